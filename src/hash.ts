@@ -1,0 +1,119 @@
+/**
+ * Streaming SHA256: every byte Walsync writes or reads passes through one of these.
+ *
+ * `node:crypto` is used because Web Crypto has no incremental digest; see
+ * `../shared/SQLITE-FACTS.md` (fact 4) for the measured throughput.
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+
+/** SHA256 of a byte array, as lower-case hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A pass-through stream that hashes and counts what flows through it. */
+export interface HashingStream {
+  /** Put this in the pipe. */
+  stream: TransformStream<Uint8Array, Uint8Array>;
+  /** Hex digest of everything that passed; valid once the stream has flushed. */
+  digest(): string;
+  /** Bytes that passed so far. */
+  bytes(): number;
+}
+
+/** Creates a pass-through stream that computes SHA256 and a byte count of its content. */
+export function hashingStream(onBytes?: (total: number) => void): HashingStream {
+  const hash: Hash = createHash("sha256");
+  let total = 0;
+  let hex: string | undefined;
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      hash.update(chunk);
+      total += chunk.byteLength;
+      onBytes?.(total);
+      controller.enqueue(chunk);
+    },
+    flush() {
+      hex = hash.digest("hex");
+    },
+  });
+  return {
+    stream,
+    digest() {
+      if (hex === undefined) throw new Error("digest read before the stream finished");
+      return hex;
+    },
+    bytes: () => total,
+  };
+}
+
+/** Size of the read buffers used for files. */
+export const chunkSize = 1 << 20;
+
+/**
+ * Opens a file as a stream of 1 MiB chunks, reading the next chunk while the consumer
+ * handles the current one (this overlap is what gets hashing close to its limit).
+ */
+export function fileStream(path: string, onBytes?: (total: number) => void): ReadableStream<Uint8Array> {
+  let file: Deno.FsFile | undefined;
+  let pending: Promise<Uint8Array | null> | undefined;
+  let total = 0;
+  const readChunk = async (): Promise<Uint8Array | null> => {
+    const buf = new Uint8Array(chunkSize);
+    let filled = 0;
+    while (filled < buf.length) {
+      const n = await file!.read(buf.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    return filled === 0 ? null : buf.subarray(0, filled);
+  };
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      file = await Deno.open(path, { read: true });
+      pending = readChunk();
+    },
+    async pull(controller) {
+      const chunk = await pending!;
+      if (chunk === null) {
+        file?.close();
+        file = undefined;
+        controller.close();
+        return;
+      }
+      pending = readChunk();
+      total += chunk.byteLength;
+      onBytes?.(total);
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      file?.close();
+      file = undefined;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** SHA256 and size of a file, read as a stream. */
+export async function hashFile(
+  path: string,
+  onBytes?: (total: number) => void,
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of fileStream(path, onBytes)) {
+    hash.update(chunk);
+    size += chunk.byteLength;
+  }
+  return { sha256: hash.digest("hex"), size };
+}
+
+/** A stream of one byte array. */
+export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      if (bytes.byteLength > 0) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}

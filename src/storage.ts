@@ -1,0 +1,56 @@
+/**
+ * The one storage interface everything above it is written against.
+ *
+ * Two implementations sit behind it: `storage_s3.ts` (any S3-compatible service) and
+ * `storage_file.ts` (a local directory used as the bucket). Neither knows anything about
+ * SQLite, snapshots or WAL segments; they move bytes and small string metadata.
+ * @module
+ */
+
+/** Metadata stored with an object: lower-case keys, ASCII values (S3 user metadata rules). */
+export type Metadata = Record<string, string>;
+
+/** What storage knows about one object. */
+export interface ObjectInfo {
+  /** Full key, relative to the storage root (the bucket's prefix is not included). */
+  key: string;
+  /** Size of the stored bytes. */
+  size: number;
+  /** User metadata. Empty when listed without metadata. */
+  metadata: Metadata;
+  /** When storage last wrote the object, if it says. */
+  lastModified?: Date;
+}
+
+/** A body to upload: a function that opens a fresh stream (a retry or a second pass may reopen it). */
+export type BodySource = () => ReadableStream<Uint8Array>;
+
+/** What the caller already knows about a body it uploads. */
+export interface PutOptions {
+  /** Exact byte length of the body. */
+  size: number;
+  /** Hex SHA256 of the body; the implementation re-hashes while streaming and fails on mismatch. */
+  sha256: string;
+  /** User metadata; must already contain `sha256`. */
+  metadata: Metadata;
+}
+
+/** A storage backend: S3 bucket (with optional prefix) or local directory. */
+export interface Storage {
+  /** Where the objects live, for messages: `s3://bucket/prefix` or `file:///dir`. Never a secret. */
+  readonly location: string;
+  /** Uploads an object, replacing any object of the same key. */
+  put(key: string, body: BodySource, options: PutOptions): Promise<void>;
+  /** Opens an object for reading. Throws a `WalsyncError` of kind `integrity` when it is missing. */
+  get(key: string): Promise<{ body: ReadableStream<Uint8Array>; info: ObjectInfo }>;
+  /** Size and metadata of an object, or `null` when it does not exist. */
+  head(key: string): Promise<ObjectInfo | null>;
+  /** Every object whose key starts with `prefix`, in key order; `metadata` is empty. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Deletes objects; missing keys are not an error. */
+  delete(keys: string[]): Promise<void>;
+  /** Checks that the storage is reachable and the bucket exists; throws a `storage` error otherwise. */
+  check(): Promise<void>;
+  /** Releases connections. */
+  close(): void;
+}

@@ -1,0 +1,189 @@
+/**
+ * A local directory used as the bucket (`file:///abs/dir`, `file://./relative`).
+ *
+ * Each object is a file; its metadata sits beside it in `<name>.meta.json`. Writes go to a
+ * temporary file in the same directory, are fsynced, then renamed, metadata last, so a
+ * reader never sees half an object under its real name.
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { integrityError, WalsyncError } from "./errors.ts";
+import { hashingStream } from "./hash.ts";
+import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+
+const metaSuffix = ".meta.json";
+const tempMarker = ".walsync-tmp-";
+
+/** Opens a directory as storage. The directory is created on first write. */
+export function fileStorage(root: string): Storage {
+  const pathOf = (key: string): string => {
+    if (key.split("/").some((part) => part === ".." || part === "")) {
+      throw new WalsyncError("usage", `invalid object key ${JSON.stringify(key)}`);
+    }
+    return join(root, key);
+  };
+
+  async function writeAtomically(path: string, body: ReadableStream<Uint8Array>): Promise<void> {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const temp = `${path}${tempMarker}${crypto.randomUUID().slice(0, 8)}`;
+    const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+    try {
+      for await (const chunk of body) {
+        let written = 0;
+        while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
+      }
+      await file.sync();
+      file.close();
+      await Deno.rename(temp, path);
+    } catch (err) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+      await Deno.remove(temp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async function readMetadata(key: string, path: string): Promise<Metadata> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path + metaSuffix);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return {};
+      throw err;
+    }
+    try {
+      const parsed = JSON.parse(text);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error();
+      const metadata: Metadata = {};
+      for (const [k, v] of Object.entries(parsed)) if (typeof v === "string") metadata[k] = v;
+      return metadata;
+    } catch {
+      throw integrityError(key, "metadata file is not valid JSON");
+    }
+  }
+
+  return {
+    location: `file://${root}`,
+
+    async put(key: string, body: BodySource, options: PutOptions): Promise<void> {
+      const path = pathOf(key);
+      const hashing = hashingStream();
+      // The object's metadata is removed first so that a crash mid-write never pairs
+      // new bytes with old metadata.
+      await Deno.remove(path + metaSuffix).catch(() => {});
+      await writeAtomically(path, body().pipeThrough(hashing.stream));
+      if (hashing.digest() !== options.sha256 || hashing.bytes() !== options.size) {
+        await Deno.remove(path).catch(() => {});
+        throw integrityError(
+          key,
+          "source changed while uploading",
+          `${options.sha256} (${options.size} bytes)`,
+          `${hashing.digest()} (${hashing.bytes()} bytes)`,
+        );
+      }
+      const json = new TextEncoder().encode(JSON.stringify(options.metadata, null, 2) + "\n");
+      await writeAtomically(
+        path + metaSuffix,
+        new ReadableStream({
+          start(c) {
+            c.enqueue(json);
+            c.close();
+          },
+        }),
+      );
+    },
+
+    async get(key: string) {
+      const path = pathOf(key);
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(path, { read: true });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) throw integrityError(key, "object is missing");
+        throw err;
+      }
+      const stat = await file.stat();
+      const metadata = await readMetadata(key, path).catch((err) => {
+        file.close();
+        throw err;
+      });
+      return {
+        body: file.readable,
+        info: { key, size: stat.size, metadata, lastModified: stat.mtime ?? undefined },
+      };
+    },
+
+    async head(key: string): Promise<ObjectInfo | null> {
+      const path = pathOf(key);
+      try {
+        const stat = await Deno.stat(path);
+        return {
+          key,
+          size: stat.size,
+          metadata: await readMetadata(key, path),
+          lastModified: stat.mtime ?? undefined,
+        };
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return null;
+        throw err;
+      }
+    },
+
+    async *list(prefix: string): AsyncIterable<ObjectInfo> {
+      const found: ObjectInfo[] = [];
+      async function walk(dir: string, rel: string): Promise<void> {
+        let entries: Deno.DirEntry[];
+        try {
+          entries = await Array.fromAsync(Deno.readDir(dir));
+        } catch (err) {
+          if (err instanceof Deno.errors.NotFound) return;
+          throw err;
+        }
+        for (const entry of entries) {
+          const key = rel ? `${rel}/${entry.name}` : entry.name;
+          if (entry.isDirectory) {
+            if (key.startsWith(prefix) || prefix.startsWith(key + "/")) {
+              await walk(join(dir, entry.name), key);
+            }
+          } else if (
+            entry.isFile && key.startsWith(prefix) && !entry.name.endsWith(metaSuffix) &&
+            !entry.name.includes(tempMarker)
+          ) {
+            const stat = await Deno.stat(join(dir, entry.name));
+            found.push({ key, size: stat.size, metadata: {}, lastModified: stat.mtime ?? undefined });
+          }
+        }
+      }
+      await walk(root, "");
+      found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      yield* found;
+    },
+
+    async delete(keys: string[]): Promise<void> {
+      for (const key of keys) {
+        const path = pathOf(key);
+        await Deno.remove(path + metaSuffix).catch(() => {});
+        await Deno.remove(path).catch(() => {});
+      }
+    },
+
+    async check(): Promise<void> {
+      try {
+        const stat = await Deno.stat(root);
+        if (!stat.isDirectory) {
+          throw new WalsyncError("storage", `${root} is not a directory; give file:// a directory path`);
+        }
+      } catch (err) {
+        if (err instanceof WalsyncError) throw err;
+        if (err instanceof Deno.errors.NotFound) return; // created on first write
+        if (err instanceof Deno.errors.PermissionDenied) {
+          throw new WalsyncError("storage", `permission denied reading ${root}`);
+        }
+        throw err;
+      }
+    },
+
+    close(): void {},
+  };
+}
