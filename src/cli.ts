@@ -1,0 +1,333 @@
+/**
+ * The `walsync` command line: parses arguments with commander, runs one command, prints text
+ * or one JSON document, and returns the exit code. Everything printed passes through `redact`.
+ * @module
+ */
+import { basename } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { bucketForms, openBucket } from "./bucket.ts";
+import { ExitCode, usageError, WalsyncError } from "./errors.ts";
+import { listDatabases, listRestorePoints } from "./list.ts";
+import { formatBytes, progress } from "./progress.ts";
+import { redact } from "./redact.ts";
+import { restoreDatabase, type RestoreTarget } from "./restore.ts";
+import { takeSnapshot } from "./snapshot.ts";
+import type { Storage } from "./storage.ts";
+import { verifyDatabase } from "./verify.ts";
+
+/** Version printed by `walsync --version`. */
+export const version = "0.1.0";
+
+/** Options every command that touches a bucket takes. */
+interface BucketOptions {
+  bucket?: string;
+  endpoint?: string;
+  region?: string;
+  json?: boolean;
+}
+
+const encoder = new TextEncoder();
+
+function out(text: string): void {
+  Deno.stdout.writeSync(encoder.encode(redact(text) + "\n"));
+}
+
+function err(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(redact(text) + "\n"));
+}
+
+function printJson(value: unknown): void {
+  out(JSON.stringify(value, null, 2));
+}
+
+function addBucketOptions(command: Command): Command {
+  return command
+    .option("-b, --bucket <bucket>", `where backups live: ${bucketForms} (env WALSYNC_BUCKET)`)
+    .option("--endpoint <url>", "S3 endpoint for MinIO, R2, Tigris, B2 (env AWS_ENDPOINT_URL_S3)")
+    .option("--region <region>", "S3 region (env AWS_REGION, default us-east-1)")
+    .option("--json", "print one JSON document instead of text");
+}
+
+async function storageFrom(options: BucketOptions): Promise<Storage> {
+  const bucket = options.bucket ?? Deno.env.get("WALSYNC_BUCKET");
+  if (!bucket) throw usageError(`--bucket is required; give ${bucketForms}`);
+  const storage = await openBucket(bucket, { endpoint: options.endpoint, region: options.region });
+  await storage.check();
+  return storage;
+}
+
+function dbName(path: string): string {
+  const name = basename(path);
+  if (!name || name === "." || name === "..") throw usageError(`${path} is not a database file name`);
+  return name;
+}
+
+/** Parses `--txid` / `--timestamp` into a restore target; throws usage errors for bad values. */
+export function parseTarget(options: { txid?: string; timestamp?: string }): RestoreTarget {
+  if (options.txid !== undefined && options.timestamp !== undefined) {
+    throw usageError("give either --txid or --timestamp, not both");
+  }
+  if (options.txid !== undefined) {
+    if (!/^\d+$/.test(options.txid) || !Number.isSafeInteger(Number(options.txid))) {
+      throw usageError(`--txid ${options.txid} is not a whole number; give e.g. --txid 42`);
+    }
+    return { txid: Number(options.txid) };
+  }
+  if (options.timestamp !== undefined) {
+    const text = options.timestamp;
+    const date = new Date(text);
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || isNaN(date.getTime())) {
+      throw usageError(`--timestamp ${text} is not an RFC 3339 time; give e.g. --timestamp 2026-11-24T10:00:00Z`);
+    }
+    return { timestamp: date };
+  }
+  return {};
+}
+
+function byteProgress(label: string, json: boolean | undefined) {
+  const bar = progress(label, 0, false);
+  return {
+    onBytes: (done: number, total: number) => {
+      if (json && !Deno.stderr.isTerminal()) return;
+      bar.setTotal(total);
+      bar.update(done);
+    },
+    done: () => bar.done(),
+  };
+}
+
+/** Builds the commander program; `run` does the work and returns the exit code. */
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("walsync")
+    .description(
+      "Continuous, checksummed backups of SQLite databases to S3-compatible storage or a local directory.\n" +
+        "Every object is hashed with SHA256 on the way up and checked on the way down.",
+    )
+    .version(version, "-V, --version", "print the version")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+      writeErr: (text) => Deno.stderr.writeSync(encoder.encode(redact(text))),
+      outputError: (text, write) => write(`walsync: ${text.replace(/^error: /, "").trimEnd()} (see --help)\n`),
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 ok, 1 other failure, 2 usage error, 3 storage unreachable or access denied,
+            4 database error, 5 checksum or integrity failure.
+
+Examples:
+  walsync snapshot app.db --bucket file://./backups
+  walsync restore app.db --bucket file://./backups -o restored.db
+  walsync verify app.db --bucket s3://my-bucket/prod --endpoint http://127.0.0.1:9000
+  walsync list --bucket s3://my-bucket/prod --checksums --json`,
+    );
+
+  addBucketOptions(
+    program.command("snapshot")
+      .argument("<db>", "path of the SQLite database to back up")
+      .description("upload a consistent full snapshot of a live database (starts a new generation)")
+      .option("--name <name>", "store it under this name instead of the file name")
+      .addHelpText("after", `
+Examples:
+  walsync snapshot /var/lib/app/app.db --bucket s3://backups/app
+  walsync snapshot app.db -b file:///srv/backups --json`),
+  ).action(async (dbPath: string, options: BucketOptions & { name?: string }) => {
+    const storage = await storageFrom(options);
+    const bar = byteProgress("Uploading snapshot", options.json);
+    try {
+      const result = await takeSnapshot(storage, dbPath, {
+        name: options.name ?? dbName(dbPath),
+        onBytes: bar.onBytes,
+      });
+      bar.done();
+      if (options.json) {
+        printJson({ ok: true, command: "snapshot", bucket: storage.location, ...result });
+      } else {
+        out(`✓ Snapshot of ${result.db} uploaded: ${formatBytes(result.size)}, SHA256 ${result.sha256.slice(0, 12)}…`);
+        out(`  ${storage.location}/${result.key}`);
+      }
+    } finally {
+      bar.done();
+      storage.close();
+    }
+  });
+
+  addBucketOptions(
+    program.command("restore")
+      .argument("<db>", "name of the backed-up database (its file name, as `walsync list` shows)")
+      .description("download, verify and write a database; nothing is written unless every checksum matches")
+      .requiredOption("-o, --output <path>", "where to write the restored database")
+      .option("--force", "replace the output file if it exists")
+      .option("--txid <n>", "restore exactly the commits up to this transaction id")
+      .option("--timestamp <time>", "restore the state at this RFC 3339 time, e.g. 2026-11-24T10:00:00Z")
+      .addOption(new Option("--point-in-time <time>", "alias of --timestamp").hideHelp())
+      .addHelpText("after", `
+Examples:
+  walsync restore app.db --bucket s3://backups/app -o /tmp/app-restored.db
+  walsync restore app.db -b file:///srv/backups -o app.db --force --timestamp 2026-11-24T10:00:00Z`),
+  ).action(async (
+    dbArg: string,
+    options: BucketOptions & { output: string; force?: boolean; txid?: string; timestamp?: string; pointInTime?: string },
+  ) => {
+    const target = parseTarget({ txid: options.txid, timestamp: options.timestamp ?? options.pointInTime });
+    const storage = await storageFrom(options);
+    const bar = byteProgress("Restoring", options.json);
+    try {
+      const result = await restoreDatabase(storage, dbName(dbArg), {
+        output: options.output,
+        force: options.force,
+        target,
+        onBytes: bar.onBytes,
+      });
+      bar.done();
+      if (options.json) {
+        printJson({ ok: true, command: "restore", bucket: storage.location, ...result });
+      } else {
+        out(`✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${1 + result.segments.length} objects, ${formatBytes(result.bytes)})`);
+        out(`✓ integrity_check: ${result.integrityCheck}`);
+        out(`Restored ${result.db} at txid ${result.txid} to ${result.output} (${formatBytes(result.size)})`);
+      }
+    } finally {
+      bar.done();
+      storage.close();
+    }
+  });
+
+  addBucketOptions(
+    program.command("verify")
+      .argument("<db>", "name of the backed-up database")
+      .description("check every object of a database's backup (digest, size, header, chain) without restoring")
+      .addHelpText("after", `
+Exit code 0 when every object is intact, 5 when any is not (each is named).
+Examples:
+  walsync verify app.db --bucket s3://backups/app
+  walsync verify app.db -b file:///srv/backups --json | jq .failures`),
+  ).action(async (dbArg: string, options: BucketOptions) => {
+    const storage = await storageFrom(options);
+    const bar = byteProgress("Verifying", options.json);
+    try {
+      const report = await verifyDatabase(storage, dbName(dbArg), { onBytes: bar.onBytes });
+      bar.done();
+      const ok = report.failures.length === 0;
+      if (options.json) {
+        printJson({ ok, command: "verify", bucket: storage.location, ...report });
+      } else if (ok) {
+        out(`✓ All checksums valid: ${report.objects} objects, ${formatBytes(report.bytes)} in ${report.generations} generation(s) of ${report.db}`);
+      } else {
+        for (const f of report.failures) {
+          let line = `✗ ${f.key}: ${f.problem}`;
+          if (f.expected !== undefined) line += `, expected ${f.expected}`;
+          if (f.actual !== undefined) line += `, actual ${f.actual}`;
+          out(line);
+        }
+        out(`${report.failures.length} problem(s) in ${report.objects} objects of ${report.db}`);
+      }
+      if (!ok) setExit(ExitCode.integrity);
+    } finally {
+      bar.done();
+      storage.close();
+    }
+  });
+
+  addBucketOptions(
+    program.command("list")
+      .argument("[db]", "show the restorable points of one database")
+      .description("list backed-up databases: name, latest snapshot time, size")
+      .option("--checksums", "show the SHA256 digest of each snapshot")
+      .option("--generations", "with a database name: show every restorable point")
+      .addHelpText("after", `
+Examples:
+  walsync list --bucket s3://backups/app --checksums
+  walsync list app.db --bucket file:///srv/backups --generations`),
+  ).action(async (db: string | undefined, options: BucketOptions & { checksums?: boolean; generations?: boolean }) => {
+    const storage = await storageFrom(options);
+    try {
+      if (db !== undefined && options.generations) {
+        const points = await listRestorePoints(storage, dbName(db), { checksums: options.checksums });
+        if (options.json) {
+          printJson({ ok: true, command: "list", bucket: storage.location, database: dbName(db), points });
+          return;
+        }
+        if (points.length === 0) {
+          out(`no backup of ${dbName(db)} in ${storage.location}`);
+          return;
+        }
+        for (const p of points) {
+          const txids = p.kind === "snapshot" ? `txid ${p.txidLast}` : `txids ${p.txidFirst}-${p.txidLast}`;
+          out(`${p.generation}  ${p.kind.padEnd(8)}  ${txids.padEnd(16)}  ${(p.time ?? "").padEnd(24)}  ${formatBytes(p.size).padStart(10)}${p.sha256 ? "  " + p.sha256 : ""}`);
+        }
+        return;
+      }
+      const databases = await listDatabases(storage, { checksums: options.checksums, db: db && dbName(db) });
+      if (options.json) {
+        printJson({ ok: true, command: "list", bucket: storage.location, databases });
+        return;
+      }
+      if (databases.length === 0) {
+        out(`no backups in ${storage.location}`);
+        return;
+      }
+      const header = ["NAME", "LATEST SNAPSHOT", "SIZE", "TXID", "GENERATIONS"];
+      if (options.checksums) header.push("SHA256");
+      const rows = databases.map((d) => {
+        const row = [
+          d.name,
+          d.latestSnapshot?.created ?? "-",
+          d.latestSnapshot ? formatBytes(d.latestSnapshot.size) : "-",
+          String(d.latestTxid),
+          String(d.generations),
+        ];
+        if (options.checksums) row.push(d.latestSnapshot?.sha256 ?? "-");
+        return row;
+      });
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+      for (const row of [header, ...rows]) out(row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+    } finally {
+      storage.close();
+    }
+  });
+
+  return program;
+}
+
+/** Prints an error as one line (or a JSON document) and returns its exit code. */
+export function reportError(error: unknown, json: boolean): number {
+  let kind = "failure";
+  let code: number = ExitCode.failure;
+  let message: string;
+  let detail: Record<string, unknown> = {};
+  if (error instanceof WalsyncError) {
+    kind = error.kind;
+    code = error.exitCode;
+    message = error.message;
+    if (error.detail) detail = { ...error.detail };
+  } else {
+    message = `internal error: ${error instanceof Error ? error.message : String(error)}`;
+    if (Deno.env.get("WALSYNC_DEBUG") && error instanceof Error) err(error.stack ?? "");
+  }
+  if (json) printJson({ ok: false, error: { kind, code, message, ...detail } });
+  err(`walsync: ${message}`);
+  return code;
+}
+
+/** Runs the command line and returns the process exit code. */
+export async function runCli(args: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram((code) => (exitCode = code));
+  const json = args.includes("--json");
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") {
+        return ExitCode.ok;
+      }
+      if (json) printJson({ ok: false, error: { kind: "usage", code: ExitCode.usage, message: error.message.replace(/^error: /, "") } });
+      return ExitCode.usage;
+    }
+    return reportError(error, json);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Checks on database files, done before SQLite opens them, so that an operator's typo is a
+ * one-line error (exit 4) rather than an empty backup.
+ *
+ * Read `../shared/SQLITE-FACTS.md` fact 1 before adding a `Deno.open` of a database file here:
+ * these functions run only while this process holds no SQLite connection to that file.
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { WalsyncError } from "./errors.ts";
+
+/** The 16 bytes every SQLite database file starts with. */
+export const sqliteMagic = new TextEncoder().encode("SQLite format 3\0");
+
+/** Facts from a SQLite database header. */
+export interface DatabaseHeader {
+  /** Page size in bytes. */
+  pageSize: number;
+  /** 1 = rollback journal, 2 = WAL (the file format write version). */
+  writeVersion: number;
+}
+
+/** Parses the first 100 bytes of a database file; returns null when they are not a SQLite header. */
+export function parseDatabaseHeader(bytes: Uint8Array): DatabaseHeader | null {
+  if (bytes.byteLength < 100) return null;
+  for (let i = 0; i < sqliteMagic.length; i++) if (bytes[i] !== sqliteMagic[i]) return null;
+  const raw = (bytes[16] << 8) | bytes[17];
+  const pageSize = raw === 1 ? 65536 : raw;
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return null;
+  return { pageSize, writeVersion: bytes[18] };
+}
+
+/**
+ * Makes sure `path` is an existing SQLite database file; throws a `database` error (exit 4)
+ * naming the problem otherwise.
+ */
+export async function checkSourceDatabase(path: string): Promise<DatabaseHeader> {
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new WalsyncError("database", `database ${path} not found; check the path`);
+    }
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new WalsyncError("database", `permission denied reading ${path}; run as its owner`);
+    }
+    throw err;
+  }
+  if (!stat.isFile) throw new WalsyncError("database", `${path} is not a file; give a database file`);
+  if (stat.size === 0) {
+    throw new WalsyncError("database", `${path} is empty (0 bytes), not a SQLite database`);
+  }
+  return await readDatabaseHeader(path);
+}
+
+/** Reads and parses the header of a database file; throws a `database` error when it is not one. */
+export async function readDatabaseHeader(path: string): Promise<DatabaseHeader> {
+  const head = new Uint8Array(100);
+  const file = await Deno.open(path, { read: true });
+  let filled = 0;
+  try {
+    while (filled < head.length) {
+      const n = await file.read(head.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+  } finally {
+    file.close();
+  }
+  const header = parseDatabaseHeader(head.subarray(0, filled));
+  if (!header) {
+    throw new WalsyncError("database", `${path} is not a SQLite database (bad file header)`);
+  }
+  return header;
+}
+
+/** Runs `PRAGMA integrity_check` on a database no other process uses, returning its verdict. */
+export function integrityCheck(path: string): string {
+  const db = new DatabaseSync(path);
+  try {
+    const rows = db.prepare("PRAGMA integrity_check").all() as Record<string, unknown>[];
+    return rows.map((row) => String(Object.values(row)[0])).join("; ");
+  } finally {
+    db.close();
+  }
+}
+
+/** Turns a SQLite error from a source database into a `database` error (exit 4). */
+export function databaseError(path: string, err: unknown): WalsyncError {
+  if (err instanceof WalsyncError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/malformed|corrupt|not a database/i.test(message)) {
+    return new WalsyncError("database", `${path} is corrupt (${message}); repair it or restore a backup`);
+  }
+  if (/locked|busy/i.test(message)) {
+    return new WalsyncError("database", `${path} stayed locked by another process (${message}); retry`);
+  }
+  return new WalsyncError("database", `cannot read ${path}: ${message}`);
+}

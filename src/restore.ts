@@ -1,0 +1,362 @@
+/**
+ * Restore: the newest snapshot at or before the target, then its WAL segments in order, into
+ * a temporary file beside the output; every digest, the segment chain and
+ * `PRAGMA integrity_check` must pass before the file is renamed into place.
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { type CatalogObject, type DatabaseCatalog, type Generation, lastKnownTxid, readCatalog } from "./catalog.ts";
+import { integrityCheck, parseDatabaseHeader } from "./database.ts";
+import { integrityError, usageError, WalsyncError } from "./errors.ts";
+import { meta } from "./layout.ts";
+import { readObject } from "./object.ts";
+import { parseSegmentMetadata } from "./segment.ts";
+import type { Storage } from "./storage.ts";
+import { createFrameApplier } from "./wal.ts";
+
+/** Which state to restore; the latest when both are absent. */
+export interface RestoreTarget {
+  /** Restore exactly the commits up to and including this txid. */
+  txid?: number;
+  /** Restore the commits shipped at or before this time. */
+  timestamp?: Date;
+}
+
+/** Options for {@link restoreDatabase}. */
+export interface RestoreOptions {
+  /** Where to write the restored database. */
+  output: string;
+  /** Replace an existing output file. */
+  force?: boolean;
+  /** Point to restore to. */
+  target?: RestoreTarget;
+  /** Called with bytes downloaded so far and the expected total. */
+  onBytes?: (done: number, total: number) => void;
+  /** Checked between objects; when it returns true the restore stops and cleans up. */
+  cancelled?: () => boolean;
+}
+
+/** The objects a restore will read. */
+export interface RestorePlan {
+  /** Database name. */
+  db: string;
+  /** Generation the objects belong to. */
+  generation: Generation;
+  /** The snapshot to start from. */
+  snapshot: CatalogObject;
+  /** Segments to apply after it, in order. */
+  segments: CatalogObject[];
+  /** Stop after this txid (only with a txid target). */
+  stopTxid?: number;
+  /** Skip segments created after this time (only with a timestamp target). */
+  stopTime?: Date;
+  /** Bytes to download. */
+  bytes: number;
+}
+
+/** What a restore did. */
+export interface RestoreResult {
+  /** Database name. */
+  db: string;
+  /** Absolute path written. */
+  output: string;
+  /** Generation restored from. */
+  generation: string;
+  /** The snapshot it started from. */
+  snapshot: { key: string; sha256: string; size: number; txid: number };
+  /** Segments applied. */
+  segments: { key: string; sha256: string }[];
+  /** The last commit the restored database holds. */
+  txid: number;
+  /** Bytes downloaded and checked. */
+  bytes: number;
+  /** `PRAGMA integrity_check` verdict (always `ok` for a successful restore). */
+  integrityCheck: string;
+  /** Size of the restored file. */
+  size: number;
+}
+
+function describeTarget(target: RestoreTarget): string {
+  if (target.txid !== undefined) return `txid ${target.txid}`;
+  if (target.timestamp) return target.timestamp.toISOString();
+  return "the latest state";
+}
+
+/** Chooses the snapshot and segments that reach the target. */
+export function planRestore(catalog: DatabaseCatalog, target: RestoreTarget = {}): RestorePlan {
+  const usable = catalog.generations.filter((g) => g.snapshots.length > 0);
+  if (usable.length === 0) {
+    throw new WalsyncError(
+      "failure",
+      `no snapshot of ${catalog.db} found in this bucket; check the database name and --bucket (walsync list shows what is there)`,
+    );
+  }
+  let generation: Generation | undefined;
+  let snapshot: CatalogObject | undefined;
+  if (target.txid !== undefined) {
+    const txid = target.txid;
+    // Newest generation that covers the txid wins: after a restart both may hold it.
+    for (const g of [...usable].reverse()) {
+      const s = g.snapshots.filter((snap) => snap.txid <= txid).at(-1);
+      if (s && lastKnownTxid(g) >= txid) {
+        generation = g;
+        snapshot = s;
+        break;
+      }
+    }
+  } else if (target.timestamp) {
+    const time = target.timestamp.getTime();
+    for (const g of [...usable].reverse()) {
+      if (g.started.getTime() > time) continue;
+      generation = g;
+      snapshot = g.snapshots.filter((snap) => (snap.lastModified?.getTime() ?? 0) <= time).at(-1) ??
+        g.snapshots[0];
+      break;
+    }
+  } else {
+    generation = usable.reduce((best, g) =>
+      lastKnownTxid(g) > lastKnownTxid(best) ||
+        (lastKnownTxid(g) === lastKnownTxid(best) && g.id > best.id)
+        ? g
+        : best
+    );
+    snapshot = generation.snapshots.at(-1);
+  }
+  if (!generation || !snapshot) {
+    const newest = Math.max(...usable.map(lastKnownTxid));
+    throw new WalsyncError(
+      "failure",
+      `no backup of ${catalog.db} reaches ${describeTarget(target)} (txids ${
+        usable[0].snapshots[0].txid
+      } to ${newest} are stored); pick a point inside that range`,
+    );
+  }
+  const stopTxid = target.txid;
+  const segments: CatalogObject[] = [];
+  let expected = snapshot.txid + 1;
+  for (const segment of generation.segments) {
+    if (segment.lastTxid <= snapshot.txid) continue;
+    if (stopTxid !== undefined && segment.txid > stopTxid) break;
+    if (segment.txid !== expected) {
+      throw integrityError(
+        segment.key,
+        `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${expected - 1}`,
+        `txid ${expected}`,
+        `txid ${segment.txid}`,
+      );
+    }
+    segments.push(segment);
+    expected = segment.lastTxid + 1;
+  }
+  const bytes = snapshot.size + segments.reduce((sum, s) => sum + s.size, 0);
+  return {
+    db: catalog.db,
+    generation,
+    snapshot,
+    segments,
+    stopTxid,
+    stopTime: target.timestamp,
+    bytes,
+  };
+}
+
+/** Refuses to replace an existing database (or its WAL) without `force`. */
+export async function checkOutput(output: string, force: boolean): Promise<void> {
+  for (const path of [output, `${output}-wal`, `${output}-journal`]) {
+    try {
+      const stat = await Deno.lstat(path);
+      if (path === output && stat.isDirectory) {
+        throw usageError(`output ${output} is a directory; give a file path with -o`);
+      }
+      if (!force) {
+        throw usageError(
+          `output ${path} already exists; choose another path with -o, or add --force to replace it`,
+        );
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue;
+      throw err;
+    }
+  }
+  try {
+    const dir = await Deno.stat(dirname(output));
+    if (!dir.isDirectory) throw new Error();
+  } catch {
+    throw usageError(`directory ${dirname(output)} does not exist; create it or change -o`);
+  }
+}
+
+async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
+}
+
+/** Restores a database from `storage` into `options.output`. */
+export async function restoreDatabase(
+  storage: Storage,
+  db: string,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const output = resolve(options.output);
+  await checkOutput(output, options.force ?? false);
+  const plan = planRestore(await readCatalog(storage, db), options.target);
+  return await applyPlan(storage, plan, output, options);
+}
+
+/** Downloads, checks and applies a plan into `output` (which `checkOutput` has cleared). */
+export async function applyPlan(
+  storage: Storage,
+  plan: RestorePlan,
+  output: string,
+  options: Pick<RestoreOptions, "force" | "onBytes" | "cancelled"> = {},
+): Promise<RestoreResult> {
+  const temp = join(
+    dirname(output),
+    `.${basename(output)}.walsync-${crypto.randomUUID().slice(0, 8)}.tmp`,
+  );
+  let done = 0;
+  const report = (objectBytes: number) => options.onBytes?.(done + objectBytes, plan.bytes);
+  const cancelled = () => {
+    if (options.cancelled?.()) throw new WalsyncError("failure", "restore cancelled; nothing was written");
+  };
+  const file = await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
+  let open = true;
+  try {
+    // Snapshot: stream to the temporary file, digest checked at the end.
+    const snap = await readObject(storage, plan.snapshot.key, report);
+    const head = new Uint8Array(100);
+    let headFilled = 0;
+    for await (const chunk of snap.body) {
+      if (headFilled < 100) {
+        const take = Math.min(100 - headFilled, chunk.byteLength);
+        head.set(chunk.subarray(0, take), headFilled);
+        headFilled += take;
+      }
+      await writeAll(file, chunk);
+    }
+    const snapDigest = snap.finish();
+    const header = parseDatabaseHeader(head.subarray(0, headFilled));
+    if (!header) throw integrityError(plan.snapshot.key, "snapshot is not a SQLite database");
+    const promisedPageSize = snap.info.metadata[meta.pageSize];
+    if (promisedPageSize !== undefined && Number(promisedPageSize) !== header.pageSize) {
+      throw integrityError(plan.snapshot.key, "page size differs from metadata", promisedPageSize, String(header.pageSize));
+    }
+    checkBelongs(plan.snapshot.key, snap.info.metadata, plan, "snapshot");
+    done += snapDigest.size;
+    cancelled();
+
+    // Segments: each digest, its own checksum chain and the link to the object before it.
+    let prevSha256 = snapDigest.sha256;
+    let reached = plan.snapshot.txid;
+    const applied: { key: string; sha256: string }[] = [];
+    for (const [index, segment] of plan.segments.entries()) {
+      const read = await readObject(storage, segment.key, report);
+      const info = parseSegmentMetadata(segment.key, read.info.metadata);
+      checkBelongs(segment.key, read.info.metadata, plan, "wal");
+      if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
+        throw integrityError(segment.key, "txids in metadata differ from the key", `${segment.txid}-${segment.lastTxid}`, `${info.txidFirst}-${info.txidLast}`);
+      }
+      if (info.pageSize !== header.pageSize) {
+        throw integrityError(segment.key, "page size differs from the snapshot", String(header.pageSize), String(info.pageSize));
+      }
+      if (plan.stopTime && new Date(info.created).getTime() > plan.stopTime.getTime()) {
+        await read.body.cancel();
+        break;
+      }
+      // The first segment after a later snapshot links to a segment not downloaded; its
+      // claimed digest is checked against that segment's metadata instead.
+      const expectedPrev = index === 0 && plan.snapshot.txid !== plan.generation.snapshots[0].txid
+        ? await previousDigest(storage, plan, segment)
+        : prevSha256;
+      if (info.prevSha256 !== expectedPrev) {
+        throw integrityError(segment.key, "segment does not follow the object before it (prev-sha256)", expectedPrev, info.prevSha256);
+      }
+      const stopAfter = plan.stopTxid !== undefined && plan.stopTxid < info.txidLast
+        ? plan.stopTxid - info.txidFirst + 1
+        : undefined;
+      const applier = createFrameApplier(file, info, stopAfter);
+      for await (const chunk of read.body) await applier.write(chunk);
+      const digest = read.finish();
+      await applier.finish();
+      done += digest.size;
+      prevSha256 = digest.sha256;
+      reached = stopAfter === undefined ? info.txidLast : info.txidFirst + stopAfter - 1;
+      applied.push({ key: segment.key, sha256: digest.sha256 });
+      cancelled();
+    }
+
+    await file.sync();
+    file.close();
+    open = false;
+    const verdict = integrityCheck(temp);
+    if (verdict !== "ok") {
+      throw integrityError(plan.snapshot.key, `restored database fails PRAGMA integrity_check: ${verdict.slice(0, 200)}`);
+    }
+    const size = (await Deno.stat(temp)).size;
+    if (options.force) {
+      // A stale WAL beside the old file would be replayed onto the restored one.
+      for (const stale of [`${output}-wal`, `${output}-shm`, `${output}-journal`]) {
+        await Deno.remove(stale).catch(() => {});
+      }
+    }
+    await Deno.rename(temp, output);
+    await syncDirectory(dirname(output));
+    return {
+      db: plan.db,
+      output,
+      generation: plan.generation.id,
+      snapshot: { key: plan.snapshot.key, sha256: snapDigest.sha256, size: snapDigest.size, txid: plan.snapshot.txid },
+      segments: applied,
+      txid: reached,
+      bytes: done,
+      integrityCheck: verdict,
+      size,
+    };
+  } catch (err) {
+    if (open) {
+      try {
+        file.close();
+      } catch { /* closed */ }
+    }
+    for (const path of [temp, `${temp}-wal`, `${temp}-shm`, `${temp}-journal`]) {
+      await Deno.remove(path).catch(() => {});
+    }
+    throw err;
+  }
+}
+
+function checkBelongs(key: string, metadata: Record<string, string>, plan: RestorePlan, kind: string): void {
+  const checks: [string, string | undefined, string][] = [
+    [meta.kind, metadata[meta.kind], kind],
+    [meta.db, metadata[meta.db], plan.db],
+    [meta.generation, metadata[meta.generation], plan.generation.id],
+  ];
+  for (const [name, actual, expected] of checks) {
+    if (actual !== expected) {
+      throw integrityError(key, `metadata belongs to another object (${name})`, expected, actual ?? "(missing)");
+    }
+  }
+}
+
+async function previousDigest(storage: Storage, plan: RestorePlan, segment: CatalogObject): Promise<string> {
+  const before = plan.generation.segments.filter((s) => s.lastTxid < segment.txid).at(-1);
+  const key = before?.key ?? plan.generation.snapshots[0].key;
+  const info = await storage.head(key);
+  const digest = info?.metadata[meta.sha256];
+  if (!digest) throw integrityError(key, "sha256 metadata is missing");
+  return digest;
+}
+
+/** Makes a rename durable: fsync of the directory that holds it. */
+export async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const handle = await Deno.open(dir, { read: true });
+    try {
+      await handle.sync();
+    } finally {
+      handle.close();
+    }
+  } catch {
+    // Some file systems refuse fsync on directories; the rename itself has happened.
+  }
+}

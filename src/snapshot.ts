@@ -1,0 +1,105 @@
+/**
+ * A consistent full copy of a live database, uploaded as the first object of a new generation.
+ *
+ * SQLite's backup API (over `node:sqlite`) copies the pages under one read transaction, so
+ * writers in other processes go on and the copy is one committed state. The copy goes to a
+ * temporary file first: the object's SHA256 has to be known before its upload starts, and
+ * the live database file must not be opened a second time by this process (SQLITE-FACTS 1).
+ * @module
+ */
+import { basename, join } from "node:path";
+import { backup, DatabaseSync } from "node:sqlite";
+import { nextTxid } from "./catalog.ts";
+import { checkSourceDatabase, databaseError, readDatabaseHeader } from "./database.ts";
+import { meta, newGenerationId, snapshotKey } from "./layout.ts";
+import { putFileObject } from "./object.ts";
+import type { Storage } from "./storage.ts";
+
+/** What a snapshot wrote. */
+export interface SnapshotResult {
+  /** Database name in the bucket. */
+  db: string;
+  /** New generation id. */
+  generation: string;
+  /** Storage key of the snapshot. */
+  key: string;
+  /** Its position in the database's history. */
+  txid: number;
+  /** Hex SHA256 of the snapshot bytes. */
+  sha256: string;
+  /** Bytes uploaded. */
+  size: number;
+  /** Page size of the database. */
+  pageSize: number;
+  /** Pages in the snapshot. */
+  pageCount: number;
+  /** When it was taken. */
+  created: string;
+}
+
+/** Options for {@link takeSnapshot}. */
+export interface SnapshotOptions {
+  /** Name to store the database under; defaults to the file name of `dbPath`. */
+  name?: string;
+  /** Called with the bytes uploaded so far. */
+  onBytes?: (done: number, total: number) => void;
+}
+
+/** Copies a live database into a temporary file with SQLite's backup API. */
+export async function copyDatabase(dbPath: string, destination: string): Promise<void> {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(dbPath, { readOnly: true, timeout: 10_000 });
+    // One step (no rate) so that writers in other processes cannot restart the copy.
+    await backup(db, destination);
+  } catch (err) {
+    throw databaseError(dbPath, err);
+  } finally {
+    db?.close();
+  }
+}
+
+/** Takes a snapshot of `dbPath` and uploads it as a new generation. */
+export async function takeSnapshot(
+  storage: Storage,
+  dbPath: string,
+  options: SnapshotOptions = {},
+): Promise<SnapshotResult> {
+  await checkSourceDatabase(dbPath);
+  const db = options.name ?? basename(dbPath);
+  const tempDir = await Deno.makeTempDir({ prefix: "walsync-snapshot-" });
+  try {
+    const copy = join(tempDir, "snapshot.db");
+    await copyDatabase(dbPath, copy);
+    // The copy's header, not the source's: a VACUUM may have changed the page size meanwhile.
+    const header = await readDatabaseHeader(copy);
+    const size = (await Deno.stat(copy)).size;
+    const txid = await nextTxid(storage, db);
+    const generation = newGenerationId();
+    const key = snapshotKey(db, generation, txid);
+    const created = new Date().toISOString();
+    const pageCount = Math.floor(size / header.pageSize);
+    const written = await putFileObject(storage, key, copy, {
+      [meta.kind]: "snapshot",
+      [meta.db]: db,
+      [meta.generation]: generation,
+      [meta.txid]: String(txid),
+      [meta.created]: created,
+      [meta.pageSize]: String(header.pageSize),
+      [meta.pageCount]: String(pageCount),
+    }, (done) => options.onBytes?.(done, size));
+    return {
+      db,
+      generation,
+      key,
+      txid,
+      sha256: written.sha256,
+      size: written.size,
+      pageSize: header.pageSize,
+      pageCount,
+      created,
+    };
+  } finally {
+    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  }
+}
