@@ -156,9 +156,9 @@ Examples:
 
   addBucketOptions(
     program.command("restore")
-      .argument("<db>", "name of the backed-up database (its file name, as `walsync list` shows)")
+      .argument("[db]", "name of the backed-up database (its file name, as `walsync list` shows); omit it on a terminal for the wizard")
       .description("download, verify and write a database; nothing is written unless every checksum matches")
-      .requiredOption("-o, --output <path>", "where to write the restored database")
+      .option("-o, --output <path>", "where to write the restored database (required)")
       .option("--force", "replace the output file if it exists")
       .option("--txid <n>", "restore exactly the commits up to this transaction id")
       .option("--timestamp <time>", "restore the state at this RFC 3339 time, e.g. 2026-11-24T10:00:00Z")
@@ -168,15 +168,26 @@ Examples:
   walsync restore app.db --bucket s3://backups/app -o /tmp/app-restored.db
   walsync restore app.db -b file:///srv/backups -o app.db --force --timestamp 2026-11-24T10:00:00Z`),
   ).action(async (
-    dbArg: string,
-    options: BucketOptions & { output: string; force?: boolean; txid?: string; timestamp?: string; pointInTime?: string },
+    dbArg: string | undefined,
+    options: BucketOptions & { output?: string; force?: boolean; txid?: string; timestamp?: string; pointInTime?: string },
   ) => {
+    if (dbArg === undefined) {
+      if (isInteractive() && !options.json) {
+        setExit(await openWizard(options));
+        return;
+      }
+      throw usageError("restore needs a database name, e.g. walsync restore app.db --bucket B -o out.db (run it on a terminal without one for the wizard)");
+    }
+    if (options.output === undefined) {
+      throw usageError("restore needs -o <path>: where to write the restored database");
+    }
+    const output = options.output;
     const target = parseTarget({ txid: options.txid, timestamp: options.timestamp ?? options.pointInTime });
     const storage = await storageFrom(options);
     const bar = byteProgress("Restoring", options.json);
     try {
       const result = await restoreDatabase(storage, dbName(dbArg), {
-        output: options.output,
+        output,
         force: options.force,
         target,
         onBytes: bar.onBytes,
@@ -292,6 +303,20 @@ Examples:
   return program;
 }
 
+/** Whether a person is at the keyboard: both stdin and stdout are terminals. */
+export function isInteractive(): boolean {
+  return Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+}
+
+async function openWizard(options: BucketOptions): Promise<number> {
+  const { runWizard } = await import("../tui/wizard.tsx");
+  return await runWizard({
+    bucket: options.bucket ?? Deno.env.get("WALSYNC_BUCKET"),
+    endpoint: options.endpoint,
+    region: options.region,
+  });
+}
+
 /** Prints an error as one line (or a JSON document) and returns its exit code. */
 export function reportError(error: unknown, json: boolean): number {
   let kind = "failure";
@@ -317,6 +342,11 @@ export async function runCli(args: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = buildProgram((code) => (exitCode = code));
   const json = args.includes("--json");
+  if (args.length === 0) {
+    if (isInteractive()) return await openWizard({});
+    buildProgram(() => {}).outputHelp({ error: true });
+    return ExitCode.usage;
+  }
   try {
     await program.parseAsync(args, { from: "user" });
     return exitCode;
