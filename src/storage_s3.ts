@@ -1,9 +1,28 @@
 /**
- * S3-compatible storage. (Placeholder: being written.)
+ * S3-compatible storage (AWS S3, MinIO, R2, Tigris, B2) on `@aws-sdk/client-s3`.
+ *
+ * Every upload streams through a SHA256 hasher and a guard that holds back the final chunk
+ * until the bytes are proven to match what the caller promised, so a source that changes
+ * mid-upload never completes an object. Single PUTs also send `x-amz-checksum-sha256`, so
+ * the server itself rejects bytes corrupted on the way. Errors become one-line
+ * `WalsyncError`s of kind `storage`, built from error codes only, never from raw SDK text.
  * @module
  */
-import type { Storage } from "./storage.ts";
-import { WalsyncError } from "./errors.ts";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { Buffer } from "node:buffer";
+import { Readable } from "node:stream";
+import { integrityError, WalsyncError } from "./errors.ts";
+import { hashingStream } from "./hash.ts";
+import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
 
 /** Options for {@link s3Storage}. */
 export interface S3StorageOptions {
@@ -17,7 +36,519 @@ export interface S3StorageOptions {
   region?: string;
 }
 
+const MiB = 1024 * 1024;
+/** Bodies up to this size go up in one PUT; larger ones use multipart. */
+export const singlePutLimit = 64 * MiB;
+const partSize = 16 * MiB;
+const queueSize = 4;
+// S3 allows at most 10,000 parts; beyond 160 GiB parts must grow to fit.
+const maxParts = 10_000;
+const maxSockets = 16;
+// A connect timeout of 2 s over 5 attempts keeps an unreachable endpoint to about 10 s.
+const connectionTimeoutMs = 2_000;
+const maxAttempts = 5;
+// Guards against a server that accepts a connection and then goes silent. Generous because
+// a reader applying backpressure (a slow disk during restore) also leaves the socket idle.
+const socketTimeoutMs = 300_000;
+// The SDK never retries a streamed body (it cannot rewind it); put() reopens the body itself.
+const putAttempts = 3;
+
+// The SDK logs some warnings to the console when given no logger; Walsync owns its output.
+const silentLogger = {
+  trace(): void {},
+  debug(): void {},
+  info(): void {},
+  warn(): void {},
+  error(): void {},
+};
+
+/** What the SDK's errors carry that we look at; everything is optional. */
+interface SdkErrorLike {
+  name?: string;
+  Code?: string;
+  code?: string;
+  errno?: string;
+  cause?: unknown;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+/** Where the storage is, for messages: the endpoint without any `user:pass@`, or AWS. */
+function describeEndpoint(endpoint: string | undefined, region: string): string {
+  if (endpoint === undefined) return `AWS S3 (${region})`;
+  try {
+    const url = new URL(endpoint);
+    url.username = "";
+    url.password = "";
+    return url.toString().replace(/\/$/, "");
+  } catch {
+    return "the configured endpoint (not a valid URL)";
+  }
+}
+
+// Codes from the server end up in messages, so only plain identifiers get through.
+function safeCode(value: unknown): string | undefined {
+  return typeof value === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(value) ? value : undefined;
+}
+
+/** The network error code (ECONNREFUSED, ...) of an error or of any error in its cause chain. */
+function networkCode(err: unknown): string | undefined {
+  for (let e = err as SdkErrorLike | undefined, depth = 0; e && depth < 5; depth++) {
+    const code = safeCode(e.code) ?? safeCode(e.errno);
+    if (code && /^E[A-Z_]+$/.test(code)) return code;
+    if (e.name === "TimeoutError") return "ETIMEDOUT";
+    // Deno's own network errors surface by class name rather than errno code.
+    if (e.name === "ConnectionRefused") return "ECONNREFUSED";
+    if (e.name === "ConnectionReset") return "ECONNRESET";
+    if (e.name === "TimedOut") return "ETIMEDOUT";
+    e = e.cause as SdkErrorLike | undefined;
+  }
+  return undefined;
+}
+
+const networkReasons: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "timed out",
+  ECONNRESET: "connection reset",
+  EPIPE: "connection closed",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ECONNABORTED: "connection aborted",
+};
+
+/** Context for turning an SDK error into a message. */
+interface ErrorContext {
+  bucket: string;
+  where: string;
+  region: string;
+  /** What was being done, e.g. `put "db/x"`. */
+  action: string;
+}
+
+/** Turns anything the SDK throws into a one-line `storage` error (or passes a WalsyncError on). */
+function toStorageError(err: unknown, ctx: ErrorContext): WalsyncError {
+  if (err instanceof WalsyncError) return err;
+  const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  const name = safeCode(e.name);
+  const code = safeCode(e.Code) ?? name;
+  const status = e.$metadata?.httpStatusCode;
+
+  if (name === "CredentialsProviderError") {
+    return new WalsyncError(
+      "storage",
+      "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+    );
+  }
+  if (code === "NoSuchBucket") {
+    return new WalsyncError(
+      "storage",
+      `bucket "${ctx.bucket}" does not exist at ${ctx.where}; create it or fix --bucket`,
+    );
+  }
+  if (
+    code === "InvalidAccessKeyId" || code === "SignatureDoesNotMatch" ||
+    code === "AccessDenied" || code === "InvalidToken" || code === "ExpiredToken" ||
+    code === "Forbidden" || status === 403
+  ) {
+    // HEAD responses carry no error body, so the SDK can only say "Forbidden" or "Unknown".
+    const why = code && code !== "Forbidden" && code !== "Unknown" ? ` (${code})` : "";
+    return new WalsyncError(
+      "storage",
+      `access denied by ${ctx.where}${why}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)`,
+    );
+  }
+  if (code === "RequestTimeTooSkewed") {
+    return new WalsyncError(
+      "storage",
+      `${ctx.where} rejected the request because this machine's clock is off; fix the system time`,
+    );
+  }
+  if (
+    status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed" ||
+    code === "IllegalLocationConstraintException"
+  ) {
+    const actual = safeCode(e.$response?.headers?.["x-amz-bucket-region"]);
+    const hint = actual ? ` (it is in ${actual})` : "";
+    return new WalsyncError(
+      "storage",
+      `bucket "${ctx.bucket}" is not in region ${ctx.region}${hint}; set --region or AWS_REGION`,
+    );
+  }
+  const net = networkCode(err);
+  if (net !== undefined && status === undefined) {
+    const reason = networkReasons[net] ?? net;
+    return new WalsyncError(
+      "storage",
+      `cannot reach ${ctx.where}: ${reason}; check --endpoint / AWS_ENDPOINT_URL_S3 and the network`,
+    );
+  }
+  const what = code ?? "unknown error";
+  const http = status !== undefined ? ` (HTTP ${status})` : "";
+  return new WalsyncError("storage", `S3 ${ctx.action} failed at ${ctx.where}: ${what}${http}`);
+}
+
+/** Whether a failed single PUT is worth another try with a freshly opened body. */
+function isRetryable(err: unknown): boolean {
+  const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500 || status === 429;
+  const code = safeCode(e.Code) ?? safeCode(e.name);
+  if (code === "SlowDown" || code === "RequestTimeout" || code === "InternalError") return true;
+  const net = networkCode(err);
+  return net !== undefined && net !== "ENOTFOUND";
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  return e.name === "NotFound" || e.name === "NoSuchKey" || e.Code === "NoSuchKey" ||
+    (e.$metadata?.httpStatusCode === 404 && e.name !== "NoSuchBucket" && e.Code !== "NoSuchBucket");
+}
+
+/** S3 metadata comes back with whatever case the server used; Walsync keys are lower-case. */
+function lowerKeys(metadata: Record<string, string> | undefined): Metadata {
+  const out: Metadata = {};
+  for (const [k, v] of Object.entries(metadata ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+
+/** How the bytes that streamed differ from what the caller promised, if they do. */
+interface Mismatch {
+  expected: string;
+  actual: string;
+}
+
+/** Why a guarded body stopped early: it did not match, or the source itself failed. */
+type BodyFailure = { mismatch: Mismatch } | { sourceError: unknown };
+
+/**
+ * Opens the body through a hasher and a guard. The guard keeps the latest chunk back and
+ * releases it only after the stream has ended with the promised size and digest; on a
+ * mismatch it errors the stream instead, so the server never receives a complete (wrong)
+ * body. `onFailure` runs on a mismatch or a source error so the caller can abort the
+ * request at once (a piped Node request would otherwise wait for bytes that never come).
+ */
+function guardedBody(
+  body: BodySource,
+  options: PutOptions,
+  onFailure: () => void,
+): { stream: ReadableStream<Uint8Array>; failure(): BodyFailure | undefined } {
+  let failure: BodyFailure | undefined;
+  const expected = `${options.sha256} (${options.size} bytes)`;
+
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const source = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        reader ??= body().getReader();
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        failure ??= { sourceError: err };
+        onFailure();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      return reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+
+  const hashing = hashingStream();
+  let held: Uint8Array | undefined;
+  let total = 0;
+  const mismatch = (actual: string, controller: TransformStreamDefaultController<Uint8Array>) => {
+    failure ??= { mismatch: { expected, actual } };
+    onFailure();
+    controller.error(integrityError("upload", "source changed while uploading", expected, actual));
+  };
+  const guard = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      if (chunk.byteLength === 0) return;
+      total += chunk.byteLength;
+      if (total > options.size) {
+        mismatch(`more than ${options.size} bytes`, controller);
+        return;
+      }
+      if (held) controller.enqueue(held);
+      held = chunk;
+    },
+    flush(controller) {
+      const digest = hashing.digest();
+      if (digest !== options.sha256 || total !== options.size) {
+        mismatch(`${digest} (${total} bytes)`, controller);
+        return;
+      }
+      if (held) controller.enqueue(held);
+      held = undefined;
+    },
+  });
+  return {
+    stream: source.pipeThrough(hashing.stream).pipeThrough(guard),
+    failure: () => failure,
+  };
+}
+
+/** Settles an upload attempt: a mismatch is returned, a source error rethrown as it was. */
+function settle(failure: BodyFailure | undefined): Mismatch | undefined {
+  if (failure === undefined) return undefined;
+  if ("mismatch" in failure) return failure.mismatch;
+  throw failure.sourceError;
+}
+
 /** Opens an S3 bucket (and prefix) as storage. */
-export function s3Storage(_options: S3StorageOptions): Storage {
-  throw new WalsyncError("failure", "S3 storage is not implemented yet");
+export function s3Storage(options: S3StorageOptions): Storage {
+  const endpoint = options.endpoint || Deno.env.get("AWS_ENDPOINT_URL_S3") || undefined;
+  const region = options.region || Deno.env.get("AWS_REGION") || "us-east-1";
+  const bucket = options.bucket;
+  const prefix = options.prefix.replace(/^\/+|\/+$/g, "");
+  const base = prefix === "" ? "" : `${prefix}/`;
+  const where = describeEndpoint(endpoint, region);
+
+  const client = new S3Client({
+    region,
+    endpoint,
+    // Custom endpoints (MinIO, R2, ...) rarely have wildcard DNS for virtual-host buckets.
+    forcePathStyle: endpoint !== undefined,
+    // The default (WHEN_SUPPORTED) sends streamed bodies as aws-chunked with a trailing
+    // checksum, which some S3-compatible servers store verbatim, framing bytes included.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts,
+    logger: silentLogger,
+    requestHandler: {
+      connectionTimeout: connectionTimeoutMs,
+      socketTimeout: socketTimeoutMs,
+      httpAgent: { keepAlive: true, maxSockets },
+      httpsAgent: { keepAlive: true, maxSockets },
+    },
+  });
+
+  const fullKey = (key: string): string => base + key;
+  const context = (action: string): ErrorContext => ({ bucket, where, region, action });
+
+  async function deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      let out;
+      try {
+        out = await client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: batch.map((key) => ({ Key: fullKey(key) })), Quiet: true },
+          }),
+        );
+      } catch (err) {
+        throw toStorageError(err, context(`delete of ${batch.length} objects`));
+      }
+      const failed = out.Errors?.[0];
+      if (failed) {
+        const key = failed.Key?.startsWith(base) ? failed.Key.slice(base.length) : failed.Key;
+        throw toStorageError(
+          { name: failed.Code, $metadata: {} },
+          context(`delete "${key}" (and ${out.Errors!.length - 1} more)`),
+        );
+      }
+    }
+  }
+
+  /** One PUT with the server checking the SHA256; retried with a fresh body on transient failures. */
+  async function putSingle(
+    key: string,
+    body: BodySource,
+    put: PutOptions,
+  ): Promise<Mismatch | undefined> {
+    const checksum = Buffer.from(put.sha256, "hex").toString("base64");
+    for (let attempt = 1;; attempt++) {
+      const abort = new AbortController();
+      const guarded = guardedBody(body, put, () => abort.abort());
+      const nodeBody = Readable.fromWeb(guarded.stream as any);
+      // The failure is already recorded by the guard; without a listener the stream's error
+      // would surface as an uncaught exception.
+      nodeBody.on("error", () => {});
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: fullKey(key),
+            Body: nodeBody,
+            ContentLength: put.size,
+            Metadata: put.metadata,
+            // MinIO and AWS verify this and reject the PUT on mismatch (BadDigest). A server
+            // that does not support the header would ignore or refuse it; MinIO is the target.
+            ChecksumSHA256: checksum,
+          }),
+          { abortSignal: abort.signal },
+        );
+        return settle(guarded.failure());
+      } catch (err) {
+        if (guarded.failure()) return settle(guarded.failure());
+        if (attempt >= putAttempts || !isRetryable(err)) {
+          throw toStorageError(err, context(`put "${key}"`));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Multipart upload in 16 MiB parts, 4 in flight: memory stays bounded whatever the size. */
+  async function putMultipart(
+    key: string,
+    body: BodySource,
+    put: PutOptions,
+  ): Promise<Mismatch | undefined> {
+    // No abort hook needed: a failed body stream fails the Upload, which then aborts the
+    // multipart upload so no parts are left behind.
+    const guarded = guardedBody(body, put, () => {});
+    const upload = new Upload({
+      client,
+      params: {
+        Bucket: bucket,
+        Key: fullKey(key),
+        Body: guarded.stream,
+        Metadata: put.metadata,
+        // Parts are buffers, so the SDK sends each part's SHA256 as a plain header and the
+        // server checks every part on arrival.
+        ChecksumAlgorithm: "SHA256",
+      },
+      partSize: Math.max(partSize, Math.ceil(put.size / (maxParts - 1))),
+      queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+      return settle(guarded.failure());
+    } catch (err) {
+      if (guarded.failure()) return settle(guarded.failure());
+      throw toStorageError(err, context(`multipart put "${key}"`));
+    }
+  }
+
+  return {
+    location: `s3://${bucket}${prefix ? `/${prefix}` : ""}${endpoint ? ` at ${where}` : ""}`,
+
+    async put(key: string, body: BodySource, put: PutOptions): Promise<void> {
+      const mismatch = put.size > singlePutLimit
+        ? await putMultipart(key, body, put)
+        : await putSingle(key, body, put);
+      if (mismatch) {
+        // The guard should have kept the object from completing; deleting makes sure no
+        // wrong bytes (nor an older object under the same key) stay behind.
+        await deleteKeys([key]);
+        throw integrityError(
+          key,
+          "source changed while uploading",
+          mismatch.expected,
+          mismatch.actual,
+        );
+      }
+    },
+
+    async get(key: string) {
+      let out;
+      try {
+        out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
+      } catch (err) {
+        if (isNotFound(err)) throw integrityError(key, "object is missing");
+        throw toStorageError(err, context(`get "${key}"`));
+      }
+      const sdkBody = out.Body as
+        | { transformToWebStream(): ReadableStream<Uint8Array> }
+        | undefined;
+      const raw: ReadableStream<Uint8Array> = sdkBody
+        ? sdkBody.transformToWebStream()
+        : new ReadableStream({ start: (c) => c.close() });
+      // Errors while reading (a dropped connection) get the same one-line form as the rest.
+      const reader = raw.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            const { done, value } = await reader.read();
+            if (done) controller.close();
+            else controller.enqueue(value);
+          } catch (err) {
+            controller.error(toStorageError(err, context(`read of "${key}"`)));
+          }
+        },
+        cancel(reason) {
+          return reader.cancel(reason);
+        },
+      }, { highWaterMark: 0 });
+      return {
+        body,
+        info: {
+          key,
+          size: out.ContentLength ?? 0,
+          metadata: lowerKeys(out.Metadata),
+          lastModified: out.LastModified,
+        },
+      };
+    },
+
+    async head(key: string): Promise<ObjectInfo | null> {
+      try {
+        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
+        return {
+          key,
+          size: out.ContentLength ?? 0,
+          metadata: lowerKeys(out.Metadata),
+          lastModified: out.LastModified,
+        };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw toStorageError(err, context(`head "${key}"`));
+      }
+    },
+
+    async *list(listPrefix: string): AsyncIterable<ObjectInfo> {
+      let token: string | undefined;
+      do {
+        let out;
+        try {
+          out = await client.send(
+            new ListObjectsV2Command({
+              Bucket: bucket,
+              Prefix: base + listPrefix,
+              ContinuationToken: token,
+            }),
+          );
+        } catch (err) {
+          throw toStorageError(err, context(`list "${listPrefix}"`));
+        }
+        for (const object of out.Contents ?? []) {
+          if (object.Key === undefined || !object.Key.startsWith(base)) continue;
+          yield {
+            key: object.Key.slice(base.length),
+            size: object.Size ?? 0,
+            metadata: {},
+            lastModified: object.LastModified,
+          };
+        }
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    },
+
+    delete(keys: string[]): Promise<void> {
+      return deleteKeys(keys);
+    },
+
+    async check(): Promise<void> {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: bucket }));
+      } catch (err) {
+        // HEAD responses have no body, so a missing bucket is only a bare 404.
+        if ((err as SdkErrorLike)?.$metadata?.httpStatusCode === 404) {
+          throw toStorageError({ name: "NoSuchBucket" }, context("check"));
+        }
+        throw toStorageError(err, context("check"));
+      }
+    },
+
+    close(): void {
+      client.destroy();
+    },
+  };
 }
