@@ -505,6 +505,10 @@ Deno.test("readCommittedFrames: trailing garbage and uncommitted frames are not 
     assert.equal(mid.frameCount, 2);
     assert.deepEqual(mid.end, withCommit.end);
 
+    // SQLite treats a frame with page number 0 as the end of the log, checksum or not.
+    const zero = makeFrame(header, end, 0, read.lastCommitSize, page);
+    assert.deepEqual(readCommittedFrames(concat(body, zero.frame), header, start).end, read.end);
+
     // An incomplete last frame is simply not there yet.
     const torn = concat(body, open.frame, commit.frame.subarray(0, frameSize - 1));
     assert.deepEqual(readCommittedFrames(torn, header, start).end, read.end);
@@ -721,6 +725,24 @@ Deno.test("createFrameApplier rejects partial frames, missing commits and damage
     await assertWalRejects(() => applyTo(path, damaged, info, 777), /frame 5 checksum/);
     await assertWalRejects(() => applyTo(path, seg, { ...info, checksumEnd: [0, 0] }), /ends at/);
     await assertWalRejects(() => applyTo(path, seg, { ...info, frameCount: 3 }), /more than/);
+    // Page number 0 would be written before the file's start.
+    const zero = makeFrame(
+      read.header,
+      [read.end.checksum1, read.end.checksum2],
+      0,
+      9,
+      new Uint8Array(1024),
+    );
+    const zeroInfo: SegmentInfo = {
+      ...info,
+      checksumStart: [read.end.checksum1, read.end.checksum2],
+      checksumEnd: zero.sum,
+      frameCount: 1,
+      commits: 1,
+      commitSize: 9,
+    };
+    await assertWalRejects(() => applyTo(path, zero.frame, 1024), /page number 0/);
+    await assertWalRejects(() => applyTo(path, zero.frame, zeroInfo), /page number 0/);
     assert.throws(() => createFrameApplier(null as unknown as Deno.FsFile, 3000), WalFormatError);
   } finally {
     await live.close();
