@@ -306,7 +306,7 @@ export function readCommittedFrames(
     frames: 0,
     commits: 0,
     size: 0,
-    sum: sum,
+    sum,
   };
   while (offset + frameSize <= wal.byteLength) {
     const pgno = view.getUint32(offset);
