@@ -215,10 +215,15 @@ const workload: readonly string[] = [
 /** A live database after the whole workload, with its WAL read in one piece. */
 async function fullWal(pageSize: number) {
   const live = await liveDb(pageSize);
-  for (const sql of workload) await write(live.db, sql);
-  const walBytes = await Deno.readFile(live.wal);
-  const read = await readFresh(live.wal, null, null);
-  return { live, walBytes, read };
+  try {
+    for (const sql of workload) await write(live.db, sql);
+    const walBytes = await Deno.readFile(live.wal);
+    const read = await readFresh(live.wal, null, null);
+    return { live, walBytes, read };
+  } catch (error) {
+    await live.close();
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
