@@ -1,7 +1,18 @@
 /**
- * The interactive restore wizard. (Being written.)
+ * The interactive restore wizard (`walsync` or `walsync restore` on a terminal with no
+ * database named): bucket → database → point → output → summary → restore → result.
+ *
+ * Accepting every default restores the latest backup of the chosen database into a new file;
+ * nothing existing is replaced without a second, explicit confirmation.
  * @module
  */
+import { render } from "ink";
+import { ExitCode } from "../src/errors.ts";
+import { redact } from "../src/redact.ts";
+import { App } from "./app.tsx";
+import { realServices } from "./services.ts";
+import { interruptedExitCode } from "./state.ts";
+import { ThemeContext, themeFromEnv } from "./theme.tsx";
 
 /** Where the wizard starts: values given on the command line or in the environment. */
 export interface WizardOptions {
@@ -13,7 +24,54 @@ export interface WizardOptions {
   region?: string;
 }
 
-/** Runs the wizard on the terminal and returns the process exit code. */
-export function runWizard(_options: WizardOptions): Promise<number> {
-  return Promise.reject(new Error("the restore wizard is not available yet"));
+// Signals that end a session without a key press: a closed SSH connection (HUP), `kill`
+// (TERM), and Ctrl-C arriving as a signal before the terminal is in raw mode (INT).
+const interruptSignals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+function subscribeSignals(handler: () => void): () => void {
+  for (const signal of interruptSignals) Deno.addSignalListener(signal, handler);
+  return () => {
+    for (const signal of interruptSignals) Deno.removeSignalListener(signal, handler);
+  };
+}
+
+/**
+ * Runs the wizard on the terminal and returns the process exit code: 0 restored, 130 quit or
+ * Ctrl-C, 5 checksum failure, 3 storage error, 1 other failure (2 when not on a terminal).
+ */
+export async function runWizard(options: WizardOptions): Promise<number> {
+  if (!Deno.stdin.isTerminal() || !Deno.stdout.isTerminal()) {
+    // ink needs raw mode; without a terminal it would throw, or wait for keys nobody sends.
+    console.error(
+      "walsync: the restore wizard needs a terminal; give a database name and -o instead",
+    );
+    return ExitCode.usage;
+  }
+  let code: number = interruptedExitCode;
+  const instance = render(
+    <ThemeContext.Provider value={themeFromEnv(Deno.env)}>
+      <App
+        services={realServices({ endpoint: options.endpoint, region: options.region })}
+        bucket={options.bucket}
+        endpoint={options.endpoint}
+        region={options.region}
+        cwd={Deno.cwd()}
+        home={Deno.env.get("HOME")}
+        onExit={(exitCode) => (code = exitCode)}
+        subscribeInterrupt={subscribeSignals}
+      />
+    </ThemeContext.Provider>,
+    // Ctrl-C is the App's: during a restore it must cancel and clean up before exiting.
+    // maxFps caps redraws for slow SSH links.
+    { exitOnCtrlC: false, maxFps: 10 },
+  );
+  try {
+    await instance.waitUntilExit();
+  } catch (err) {
+    console.error(
+      redact(`walsync: the wizard stopped: ${err instanceof Error ? err.message : String(err)}`),
+    );
+    return code === interruptedExitCode ? ExitCode.failure : code;
+  }
+  return code;
 }
