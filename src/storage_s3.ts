@@ -234,19 +234,27 @@ function guardedBody(
   body: BodySource,
   options: PutOptions,
   onFailure: () => void,
-): { stream: ReadableStream<Uint8Array>; failure(): BodyFailure | undefined } {
+): {
+  stream: ReadableStream<Uint8Array>;
+  failure(): BodyFailure | undefined;
+  release(): void;
+} {
   let failure: BodyFailure | undefined;
   const expected = `${options.sha256} (${options.size} bytes)`;
 
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let finished = false;
   const source = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         reader ??= body().getReader();
         const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) {
+          finished = true;
+          controller.close();
+        } else controller.enqueue(value);
       } catch (err) {
+        finished = true;
         failure ??= { sourceError: err };
         onFailure();
         controller.error(err);
@@ -289,6 +297,12 @@ function guardedBody(
   return {
     stream: source.pipeThrough(hashing.stream).pipeThrough(guard),
     failure: () => failure,
+    // A failed request may leave the body half read and locked by the SDK; cancelling the
+    // source directly closes what it holds open (a file, say).
+    release() {
+      if (!finished && reader) reader.cancel().catch(() => {});
+      finished = true;
+    },
   };
 }
 
@@ -377,14 +391,16 @@ export function s3Storage(options: S3StorageOptions): Storage {
             Body: nodeBody,
             ContentLength: put.size,
             Metadata: put.metadata,
-            // MinIO and AWS verify this and reject the PUT on mismatch (BadDigest). A server
-            // that does not support the header would ignore or refuse it; MinIO is the target.
+            // AWS (BadDigest) and MinIO (XAmzContentChecksumMismatch) verify this and reject a
+            // mismatching PUT. A server without checksum support may ignore or refuse the
+            // header; MinIO is the tested target, so there is no fallback.
             ChecksumSHA256: checksum,
           }),
           { abortSignal: abort.signal },
         );
         return settle(guarded.failure());
       } catch (err) {
+        guarded.release();
         if (guarded.failure()) return settle(guarded.failure());
         if (attempt >= putAttempts || !isRetryable(err)) {
           throw toStorageError(err, context(`put "${key}"`));
@@ -422,6 +438,7 @@ export function s3Storage(options: S3StorageOptions): Storage {
       await upload.done();
       return settle(guarded.failure());
     } catch (err) {
+      guarded.release();
       if (guarded.failure()) return settle(guarded.failure());
       throw toStorageError(err, context(`multipart put "${key}"`));
     }

@@ -582,6 +582,49 @@ Deno.test({
 });
 
 Deno.test({
+  name: "s3: a put the server refuses leaves the body closed, not half read and open",
+  ...s3TestOptions,
+  async fn() {
+    const server = await sharedMinio();
+    const undo = setEnv(server.env);
+    const storage = s3Storage({ bucket: "no-such-bucket-here", prefix: "" });
+    for (const size of [8 * 1024 * 1024, singlePutLimit + 1]) {
+      let state = "open";
+      const inner = generated(size);
+      const tracked: BodySource = () => {
+        const reader = inner().getReader();
+        return new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) {
+              state = "read to the end";
+              controller.close();
+            } else controller.enqueue(value);
+          },
+          cancel() {
+            state = "cancelled";
+          },
+        }, { highWaterMark: 0 });
+      };
+      try {
+        await assertStorageError(
+          storage.put("k", tracked, { size, sha256: "0".repeat(64), metadata: {} }),
+          /^bucket "no-such-bucket-here" does not exist/,
+        );
+        // Cancellation is asynchronous; give it a moment.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert(state !== "open", `body of ${size} bytes was left open`);
+      } finally {
+        if (size > singlePutLimit) {
+          storage.close();
+          undo();
+        }
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "s3: an endpoint with nothing listening is reported as unreachable within 15 s",
   ...s3TestOptions,
   async fn() {
