@@ -172,16 +172,20 @@ export function App(props: AppProps): ReactNode {
     let done = 0;
     let total = 0;
     let shown = -1;
-    // onBytes fires per chunk; the screen is redrawn from a timer instead, a few times a second.
+    let shownAt = 0;
+    // onBytes fires per chunk; the screen is redrawn from a timer instead, a few times a second,
+    // and once a second during a stall so the rate and time left do not go stale.
     const timer = setInterval(() => {
-      if (done === shown) return;
+      const now = performance.now();
+      if (done === shown && now - shownAt < 1000) return;
       shown = done;
-      dispatch({ type: "progress", done, total, at: performance.now() });
+      shownAt = now;
+      dispatch({ type: "progress", done, total, at: now });
     }, props.progressInterval ?? 250);
-    const cancelledMessage =
-      `Restore cancelled. The temporary file was removed; ${output} was not ${
-        force ? "touched" : "created"
-      }.`;
+    const where = resolve(props.cwd, output);
+    const cancelledMessage = `Restore cancelled. The temporary file was removed; ${where} was not ${
+      force ? "touched" : "created"
+    }.`;
     try {
       const result = await services.restore(storage, database.name, {
         output,
@@ -235,7 +239,7 @@ export function App(props: AppProps): ReactNode {
         dispatch({ type: "restoreFailed", failure: describeFailure(err) });
       }
     }
-  }, [services, props.progressInterval]);
+  }, [services, props.progressInterval, props.cwd]);
 
   const quit = useCallback((code: number, message: string | null) => {
     ticket.current++;

@@ -29,7 +29,7 @@ export function checkTimestamp(text: string, earliest?: Date): TimestampCheck {
   if (earliest && !isNaN(earliest.getTime()) && time.getTime() < earliest.getTime()) {
     return {
       ok: false,
-      message: `${formatTime(time)} is before the oldest backup (${formatTime(earliest)})`,
+      message: `Before the oldest backup (${formatTime(earliest)}); give a later time`,
     };
   }
   return { ok: true, time, message: `Restores the state at ${formatTime(time)}` };
