@@ -47,7 +47,9 @@ export function parseBucket(value: string): BucketSpec {
   }
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     throw usageError(
-      `--bucket ${JSON.stringify(bucket)} is not a valid bucket name (3-63 lower-case letters, digits, dots, hyphens); give ${bucketForms}`,
+      `--bucket ${
+        JSON.stringify(bucket)
+      } is not a valid bucket name (3-63 lower-case letters, digits, dots, hyphens); give ${bucketForms}`,
     );
   }
   return { kind: "s3", bucket, prefix };

@@ -58,7 +58,9 @@ async function storageFrom(options: BucketOptions): Promise<Storage> {
 
 function dbName(path: string): string {
   const name = basename(path);
-  if (!name || name === "." || name === "..") throw usageError(`${path} is not a database file name`);
+  if (!name || name === "." || name === "..") {
+    throw usageError(`${path} is not a database file name`);
+  }
   return name;
 }
 
@@ -76,8 +78,13 @@ export function parseTarget(options: { txid?: string; timestamp?: string }): Res
   if (options.timestamp !== undefined) {
     const text = options.timestamp;
     const date = new Date(text);
-    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || isNaN(date.getTime())) {
-      throw usageError(`--timestamp ${text} is not an RFC 3339 time; give e.g. --timestamp 2026-11-24T10:00:00Z`);
+    if (
+      !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) ||
+      isNaN(date.getTime())
+    ) {
+      throw usageError(
+        `--timestamp ${text} is not an RFC 3339 time; give e.g. --timestamp 2026-11-24T10:00:00Z`,
+      );
     }
     return { timestamp: date };
   }
@@ -108,7 +115,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .configureOutput({
       writeOut: (text) => Deno.stdout.writeSync(encoder.encode(text)),
       writeErr: (text) => Deno.stderr.writeSync(encoder.encode(redact(text))),
-      outputError: (text, write) => write(`walsync: ${text.replace(/^error: /, "").trimEnd()} (see --help)\n`),
+      outputError: (text, write) =>
+        write(`walsync: ${text.replace(/^error: /, "").trimEnd()} (see --help)\n`),
     })
     .showSuggestionAfterError(true)
     .addHelpText(
@@ -129,10 +137,13 @@ Examples:
       .argument("<db>", "path of the SQLite database to back up")
       .description("upload a consistent full snapshot of a live database (starts a new generation)")
       .option("--name <name>", "store it under this name instead of the file name")
-      .addHelpText("after", `
+      .addHelpText(
+        "after",
+        `
 Examples:
   walsync snapshot /var/lib/app/app.db --bucket s3://backups/app
-  walsync snapshot app.db -b file:///srv/backups --json`),
+  walsync snapshot app.db -b file:///srv/backups --json`,
+      ),
   ).action(async (dbPath: string, options: BucketOptions & { name?: string }) => {
     const storage = await storageFrom(options);
     const bar = byteProgress("Uploading snapshot", options.json);
@@ -145,7 +156,11 @@ Examples:
       if (options.json) {
         printJson({ ok: true, command: "snapshot", bucket: storage.location, ...result });
       } else {
-        out(`✓ Snapshot of ${result.db} uploaded: ${formatBytes(result.size)}, SHA256 ${result.sha256.slice(0, 12)}…`);
+        out(
+          `✓ Snapshot of ${result.db} uploaded: ${formatBytes(result.size)}, SHA256 ${
+            result.sha256.slice(0, 12)
+          }…`,
+        );
         out(`  ${storage.location}/${result.key}`);
       }
     } finally {
@@ -156,33 +171,55 @@ Examples:
 
   addBucketOptions(
     program.command("restore")
-      .argument("[db]", "name of the backed-up database (its file name, as `walsync list` shows); omit it on a terminal for the wizard")
-      .description("download, verify and write a database; nothing is written unless every checksum matches")
+      .argument(
+        "[db]",
+        "name of the backed-up database (its file name, as `walsync list` shows); omit it on a terminal for the wizard",
+      )
+      .description(
+        "download, verify and write a database; nothing is written unless every checksum matches",
+      )
       .option("-o, --output <path>", "where to write the restored database (required)")
       .option("--force", "replace the output file if it exists")
       .option("--txid <n>", "restore exactly the commits up to this transaction id")
-      .option("--timestamp <time>", "restore the state at this RFC 3339 time, e.g. 2026-11-24T10:00:00Z")
+      .option(
+        "--timestamp <time>",
+        "restore the state at this RFC 3339 time, e.g. 2026-11-24T10:00:00Z",
+      )
       .addOption(new Option("--point-in-time <time>", "alias of --timestamp").hideHelp())
-      .addHelpText("after", `
+      .addHelpText(
+        "after",
+        `
 Examples:
   walsync restore app.db --bucket s3://backups/app -o /tmp/app-restored.db
-  walsync restore app.db -b file:///srv/backups -o app.db --force --timestamp 2026-11-24T10:00:00Z`),
+  walsync restore app.db -b file:///srv/backups -o app.db --force --timestamp 2026-11-24T10:00:00Z`,
+      ),
   ).action(async (
     dbArg: string | undefined,
-    options: BucketOptions & { output?: string; force?: boolean; txid?: string; timestamp?: string; pointInTime?: string },
+    options: BucketOptions & {
+      output?: string;
+      force?: boolean;
+      txid?: string;
+      timestamp?: string;
+      pointInTime?: string;
+    },
   ) => {
     if (dbArg === undefined) {
       if (isInteractive() && !options.json) {
         setExit(await openWizard(options));
         return;
       }
-      throw usageError("restore needs a database name, e.g. walsync restore app.db --bucket B -o out.db (run it on a terminal without one for the wizard)");
+      throw usageError(
+        "restore needs a database name, e.g. walsync restore app.db --bucket B -o out.db (run it on a terminal without one for the wizard)",
+      );
     }
     if (options.output === undefined) {
       throw usageError("restore needs -o <path>: where to write the restored database");
     }
     const output = options.output;
-    const target = parseTarget({ txid: options.txid, timestamp: options.timestamp ?? options.pointInTime });
+    const target = parseTarget({
+      txid: options.txid,
+      timestamp: options.timestamp ?? options.pointInTime,
+    });
     const storage = await storageFrom(options);
     const bar = byteProgress("Restoring", options.json);
     try {
@@ -196,9 +233,17 @@ Examples:
       if (options.json) {
         printJson({ ok: true, command: "restore", bucket: storage.location, ...result });
       } else {
-        out(`✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${1 + result.segments.length} objects, ${formatBytes(result.bytes)})`);
+        out(
+          `✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${
+            1 + result.segments.length
+          } objects, ${formatBytes(result.bytes)})`,
+        );
         out(`✓ integrity_check: ${result.integrityCheck}`);
-        out(`Restored ${result.db} at txid ${result.txid} to ${result.output} (${formatBytes(result.size)})`);
+        out(
+          `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
+            formatBytes(result.size)
+          })`,
+        );
       }
     } finally {
       bar.done();
@@ -209,12 +254,17 @@ Examples:
   addBucketOptions(
     program.command("verify")
       .argument("<db>", "name of the backed-up database")
-      .description("check every object of a database's backup (digest, size, header, chain) without restoring")
-      .addHelpText("after", `
+      .description(
+        "check every object of a database's backup (digest, size, header, chain) without restoring",
+      )
+      .addHelpText(
+        "after",
+        `
 Exit code 0 when every object is intact, 5 when any is not (each is named).
 Examples:
   walsync verify app.db --bucket s3://backups/app
-  walsync verify app.db -b file:///srv/backups --json | jq .failures`),
+  walsync verify app.db -b file:///srv/backups --json | jq .failures`,
+      ),
   ).action(async (dbArg: string, options: BucketOptions) => {
     const storage = await storageFrom(options);
     const bar = byteProgress("Verifying", options.json);
@@ -225,7 +275,11 @@ Examples:
       if (options.json) {
         printJson({ ok, command: "verify", bucket: storage.location, ...report });
       } else if (ok) {
-        out(`✓ All checksums valid: ${report.objects} objects, ${formatBytes(report.bytes)} in ${report.generations} generation(s) of ${report.db}`);
+        out(
+          `✓ All checksums valid: ${report.objects} objects, ${
+            formatBytes(report.bytes)
+          } in ${report.generations} generation(s) of ${report.db}`,
+        );
       } else {
         for (const f of report.failures) {
           let line = `✗ ${f.key}: ${f.problem}`;
@@ -248,57 +302,84 @@ Examples:
       .description("list backed-up databases: name, latest snapshot time, size")
       .option("--checksums", "show the SHA256 digest of each snapshot")
       .option("--generations", "with a database name: show every restorable point")
-      .addHelpText("after", `
+      .addHelpText(
+        "after",
+        `
 Examples:
   walsync list --bucket s3://backups/app --checksums
-  walsync list app.db --bucket file:///srv/backups --generations`),
-  ).action(async (db: string | undefined, options: BucketOptions & { checksums?: boolean; generations?: boolean }) => {
-    const storage = await storageFrom(options);
-    try {
-      if (db !== undefined && options.generations) {
-        const points = await listRestorePoints(storage, dbName(db), { checksums: options.checksums });
+  walsync list app.db --bucket file:///srv/backups --generations`,
+      ),
+  ).action(
+    async (
+      db: string | undefined,
+      options: BucketOptions & { checksums?: boolean; generations?: boolean },
+    ) => {
+      const storage = await storageFrom(options);
+      try {
+        if (db !== undefined && options.generations) {
+          const points = await listRestorePoints(storage, dbName(db), {
+            checksums: options.checksums,
+          });
+          if (options.json) {
+            printJson({
+              ok: true,
+              command: "list",
+              bucket: storage.location,
+              database: dbName(db),
+              points,
+            });
+            return;
+          }
+          if (points.length === 0) {
+            out(`no backup of ${dbName(db)} in ${storage.location}`);
+            return;
+          }
+          for (const p of points) {
+            const txids = p.kind === "snapshot"
+              ? `txid ${p.txidLast}`
+              : `txids ${p.txidFirst}-${p.txidLast}`;
+            out(
+              `${p.generation}  ${p.kind.padEnd(8)}  ${txids.padEnd(16)}  ${
+                (p.time ?? "").padEnd(24)
+              }  ${formatBytes(p.size).padStart(10)}${p.sha256 ? "  " + p.sha256 : ""}`,
+            );
+          }
+          return;
+        }
+        const databases = await listDatabases(storage, {
+          checksums: options.checksums,
+          db: db && dbName(db),
+        });
         if (options.json) {
-          printJson({ ok: true, command: "list", bucket: storage.location, database: dbName(db), points });
+          printJson({ ok: true, command: "list", bucket: storage.location, databases });
           return;
         }
-        if (points.length === 0) {
-          out(`no backup of ${dbName(db)} in ${storage.location}`);
+        if (databases.length === 0) {
+          out(`no backups in ${storage.location}`);
           return;
         }
-        for (const p of points) {
-          const txids = p.kind === "snapshot" ? `txid ${p.txidLast}` : `txids ${p.txidFirst}-${p.txidLast}`;
-          out(`${p.generation}  ${p.kind.padEnd(8)}  ${txids.padEnd(16)}  ${(p.time ?? "").padEnd(24)}  ${formatBytes(p.size).padStart(10)}${p.sha256 ? "  " + p.sha256 : ""}`);
+        const header = ["NAME", "LATEST SNAPSHOT", "SIZE", "TXID", "GENERATIONS"];
+        if (options.checksums) header.push("SHA256");
+        const rows = databases.map((d) => {
+          const row = [
+            d.name,
+            d.latestSnapshot?.created ?? "-",
+            d.latestSnapshot ? formatBytes(d.latestSnapshot.size) : "-",
+            String(d.latestTxid),
+            String(d.generations),
+          ];
+          if (options.checksums) row.push(d.latestSnapshot?.sha256 ?? "-");
+          return row;
+        });
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+        for (const row of [header, ...rows]) {
+          out(row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
         }
-        return;
+      } finally {
+        storage.close();
       }
-      const databases = await listDatabases(storage, { checksums: options.checksums, db: db && dbName(db) });
-      if (options.json) {
-        printJson({ ok: true, command: "list", bucket: storage.location, databases });
-        return;
-      }
-      if (databases.length === 0) {
-        out(`no backups in ${storage.location}`);
-        return;
-      }
-      const header = ["NAME", "LATEST SNAPSHOT", "SIZE", "TXID", "GENERATIONS"];
-      if (options.checksums) header.push("SHA256");
-      const rows = databases.map((d) => {
-        const row = [
-          d.name,
-          d.latestSnapshot?.created ?? "-",
-          d.latestSnapshot ? formatBytes(d.latestSnapshot.size) : "-",
-          String(d.latestTxid),
-          String(d.generations),
-        ];
-        if (options.checksums) row.push(d.latestSnapshot?.sha256 ?? "-");
-        return row;
-      });
-      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-      for (const row of [header, ...rows]) out(row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
-    } finally {
-      storage.close();
-    }
-  });
+    },
+  );
 
   return program;
 }
@@ -352,10 +433,22 @@ export async function runCli(args: string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") {
+      if (
+        error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
+        error.code === "commander.help"
+      ) {
         return ExitCode.ok;
       }
-      if (json) printJson({ ok: false, error: { kind: "usage", code: ExitCode.usage, message: error.message.replace(/^error: /, "") } });
+      if (json) {
+        printJson({
+          ok: false,
+          error: {
+            kind: "usage",
+            code: ExitCode.usage,
+            message: error.message.replace(/^error: /, ""),
+          },
+        });
+      }
       return ExitCode.usage;
     }
     return reportError(error, json);

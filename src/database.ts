@@ -47,7 +47,9 @@ export async function checkSourceDatabase(path: string): Promise<DatabaseHeader>
     }
     throw err;
   }
-  if (!stat.isFile) throw new WalsyncError("database", `${path} is not a file; give a database file`);
+  if (!stat.isFile) {
+    throw new WalsyncError("database", `${path} is not a file; give a database file`);
+  }
   if (stat.size === 0) {
     throw new WalsyncError("database", `${path} is empty (0 bytes), not a SQLite database`);
   }
@@ -91,10 +93,16 @@ export function databaseError(path: string, err: unknown): WalsyncError {
   if (err instanceof WalsyncError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (/malformed|corrupt|not a database/i.test(message)) {
-    return new WalsyncError("database", `${path} is corrupt (${message}); repair it or restore a backup`);
+    return new WalsyncError(
+      "database",
+      `${path} is corrupt (${message}); repair it or restore a backup`,
+    );
   }
   if (/locked|busy/i.test(message)) {
-    return new WalsyncError("database", `${path} stayed locked by another process (${message}); retry`);
+    return new WalsyncError(
+      "database",
+      `${path} stayed locked by another process (${message}); retry`,
+    );
   }
   return new WalsyncError("database", `cannot read ${path}: ${message}`);
 }

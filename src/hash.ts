@@ -55,7 +55,10 @@ export const chunkSize = 1 << 20;
  * Opens a file as a stream of 1 MiB chunks, reading the next chunk while the consumer
  * handles the current one (this overlap is what gets hashing close to its limit).
  */
-export function fileStream(path: string, onBytes?: (total: number) => void): ReadableStream<Uint8Array> {
+export function fileStream(
+  path: string,
+  onBytes?: (total: number) => void,
+): ReadableStream<Uint8Array> {
   let file: Deno.FsFile | undefined;
   let pending: Promise<Uint8Array | null> | undefined;
   let total = 0;

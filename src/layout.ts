@@ -58,7 +58,7 @@ const hex16 = /^[0-9a-f]{16}$/;
 /** Checks a database name as used in keys: a plain file name. */
 export function isValidDbName(name: string): boolean {
   return name.length > 0 && name.length <= 200 && !name.includes("/") && name !== "." &&
-    name !== ".." && !/[\x00-\x1f\x7f]/.test(name);
+    name !== ".." && ![...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 }
 
 /** A new generation id: UTC time to the millisecond, then 8 random hex digits, so ids sort by age. */

@@ -56,7 +56,9 @@ export async function listDatabases(
   storage: Storage,
   options: { checksums?: boolean; db?: string } = {},
 ): Promise<ListedDatabase[]> {
-  const catalogs = options.db ? [await readCatalog(storage, options.db)] : await readAllCatalogs(storage);
+  const catalogs = options.db
+    ? [await readCatalog(storage, options.db)]
+    : await readAllCatalogs(storage);
   const result: ListedDatabase[] = [];
   for (const catalog of catalogs) {
     if (catalog.generations.length === 0) continue;
@@ -115,6 +117,12 @@ export async function listRestorePoints(
       }
     }
   }
-  points.sort((a, b) => a.generation < b.generation ? -1 : a.generation > b.generation ? 1 : a.txidLast - b.txidLast || (a.kind === "snapshot" ? -1 : 1));
+  points.sort((a, b) =>
+    a.generation < b.generation
+      ? -1
+      : a.generation > b.generation
+      ? 1
+      : a.txidLast - b.txidLast || (a.kind === "snapshot" ? -1 : 1)
+  );
   return points;
 }

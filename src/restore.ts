@@ -5,7 +5,13 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { type CatalogObject, type DatabaseCatalog, type Generation, lastKnownTxid, readCatalog } from "./catalog.ts";
+import {
+  type CatalogObject,
+  type DatabaseCatalog,
+  type Generation,
+  lastKnownTxid,
+  readCatalog,
+} from "./catalog.ts";
 import { integrityCheck, parseDatabaseHeader } from "./database.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
@@ -140,7 +146,9 @@ export function planRestore(catalog: DatabaseCatalog, target: RestoreTarget = {}
     if (segment.txid !== expected) {
       throw integrityError(
         segment.key,
-        `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${expected - 1}`,
+        `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${
+          expected - 1
+        }`,
         `txid ${expected}`,
         `txid ${segment.txid}`,
       );
@@ -217,7 +225,9 @@ export async function applyPlan(
   let done = 0;
   const report = (objectBytes: number) => options.onBytes?.(done + objectBytes, plan.bytes);
   const cancelled = () => {
-    if (options.cancelled?.()) throw new WalsyncError("failure", "restore cancelled; nothing was written");
+    if (options.cancelled?.()) {
+      throw new WalsyncError("failure", "restore cancelled; nothing was written");
+    }
   };
   const file = await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
   let open = true;
@@ -239,7 +249,12 @@ export async function applyPlan(
     if (!header) throw integrityError(plan.snapshot.key, "snapshot is not a SQLite database");
     const promisedPageSize = snap.info.metadata[meta.pageSize];
     if (promisedPageSize !== undefined && Number(promisedPageSize) !== header.pageSize) {
-      throw integrityError(plan.snapshot.key, "page size differs from metadata", promisedPageSize, String(header.pageSize));
+      throw integrityError(
+        plan.snapshot.key,
+        "page size differs from metadata",
+        promisedPageSize,
+        String(header.pageSize),
+      );
     }
     checkBelongs(plan.snapshot.key, snap.info.metadata, plan, "snapshot");
     done += snapDigest.size;
@@ -254,10 +269,20 @@ export async function applyPlan(
       const info = parseSegmentMetadata(segment.key, read.info.metadata);
       checkBelongs(segment.key, read.info.metadata, plan, "wal");
       if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
-        throw integrityError(segment.key, "txids in metadata differ from the key", `${segment.txid}-${segment.lastTxid}`, `${info.txidFirst}-${info.txidLast}`);
+        throw integrityError(
+          segment.key,
+          "txids in metadata differ from the key",
+          `${segment.txid}-${segment.lastTxid}`,
+          `${info.txidFirst}-${info.txidLast}`,
+        );
       }
       if (info.pageSize !== header.pageSize) {
-        throw integrityError(segment.key, "page size differs from the snapshot", String(header.pageSize), String(info.pageSize));
+        throw integrityError(
+          segment.key,
+          "page size differs from the snapshot",
+          String(header.pageSize),
+          String(info.pageSize),
+        );
       }
       if (plan.stopTime && new Date(info.created).getTime() > plan.stopTime.getTime()) {
         await read.body.cancel();
@@ -269,7 +294,12 @@ export async function applyPlan(
         ? await previousDigest(storage, plan, segment)
         : prevSha256;
       if (info.prevSha256 !== expectedPrev) {
-        throw integrityError(segment.key, "segment does not follow the object before it (prev-sha256)", expectedPrev, info.prevSha256);
+        throw integrityError(
+          segment.key,
+          "segment does not follow the object before it (prev-sha256)",
+          expectedPrev,
+          info.prevSha256,
+        );
       }
       const stopAfter = plan.stopTxid !== undefined && plan.stopTxid < info.txidLast
         ? plan.stopTxid - info.txidFirst + 1
@@ -290,7 +320,10 @@ export async function applyPlan(
     open = false;
     const verdict = integrityCheck(temp);
     if (verdict !== "ok") {
-      throw integrityError(plan.snapshot.key, `restored database fails PRAGMA integrity_check: ${verdict.slice(0, 200)}`);
+      throw integrityError(
+        plan.snapshot.key,
+        `restored database fails PRAGMA integrity_check: ${verdict.slice(0, 200)}`,
+      );
     }
     const size = (await Deno.stat(temp)).size;
     if (options.force) {
@@ -305,7 +338,12 @@ export async function applyPlan(
       db: plan.db,
       output,
       generation: plan.generation.id,
-      snapshot: { key: plan.snapshot.key, sha256: snapDigest.sha256, size: snapDigest.size, txid: plan.snapshot.txid },
+      snapshot: {
+        key: plan.snapshot.key,
+        sha256: snapDigest.sha256,
+        size: snapDigest.size,
+        txid: plan.snapshot.txid,
+      },
       segments: applied,
       txid: reached,
       bytes: done,
@@ -325,7 +363,12 @@ export async function applyPlan(
   }
 }
 
-function checkBelongs(key: string, metadata: Record<string, string>, plan: RestorePlan, kind: string): void {
+function checkBelongs(
+  key: string,
+  metadata: Record<string, string>,
+  plan: RestorePlan,
+  kind: string,
+): void {
   const checks: [string, string | undefined, string][] = [
     [meta.kind, metadata[meta.kind], kind],
     [meta.db, metadata[meta.db], plan.db],
@@ -333,12 +376,21 @@ function checkBelongs(key: string, metadata: Record<string, string>, plan: Resto
   ];
   for (const [name, actual, expected] of checks) {
     if (actual !== expected) {
-      throw integrityError(key, `metadata belongs to another object (${name})`, expected, actual ?? "(missing)");
+      throw integrityError(
+        key,
+        `metadata belongs to another object (${name})`,
+        expected,
+        actual ?? "(missing)",
+      );
     }
   }
 }
 
-async function previousDigest(storage: Storage, plan: RestorePlan, segment: CatalogObject): Promise<string> {
+async function previousDigest(
+  storage: Storage,
+  plan: RestorePlan,
+  segment: CatalogObject,
+): Promise<string> {
   const before = plan.generation.segments.filter((s) => s.lastTxid < segment.txid).at(-1);
   const key = before?.key ?? plan.generation.snapshots[0].key;
   const info = await storage.head(key);

@@ -77,7 +77,12 @@ export function parseSegmentMetadata(key: string, metadata: Metadata): SegmentMe
   }
   const prevSha256 = field(meta.prevSha256);
   if (!/^[0-9a-f]{64}$/.test(prevSha256)) {
-    throw integrityError(key, `${meta.prevSha256} metadata is malformed`, "64 hex digits", prevSha256);
+    throw integrityError(
+      key,
+      `${meta.prevSha256} metadata is malformed`,
+      "64 hex digits",
+      prevSha256,
+    );
   }
   const [salt1, salt2] = pair(meta.salt);
   return {

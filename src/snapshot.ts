@@ -51,7 +51,7 @@ export async function copyDatabase(dbPath: string, destination: string): Promise
   try {
     db = new DatabaseSync(dbPath, { readOnly: true, timeout: 10_000 });
     // One step (no rate) so that writers in other processes cannot restart the copy.
-    await backup(db, destination);
+    await backup(db, destination, { rate: -1 });
   } catch (err) {
     throw databaseError(dbPath, err);
   } finally {

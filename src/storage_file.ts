@@ -151,7 +151,12 @@ export function fileStorage(root: string): Storage {
             !entry.name.includes(tempMarker)
           ) {
             const stat = await Deno.stat(join(dir, entry.name));
-            found.push({ key, size: stat.size, metadata: {}, lastModified: stat.mtime ?? undefined });
+            found.push({
+              key,
+              size: stat.size,
+              metadata: {},
+              lastModified: stat.mtime ?? undefined,
+            });
           }
         }
       }
@@ -172,7 +177,10 @@ export function fileStorage(root: string): Storage {
       try {
         const stat = await Deno.stat(root);
         if (!stat.isDirectory) {
-          throw new WalsyncError("storage", `${root} is not a directory; give file:// a directory path`);
+          throw new WalsyncError(
+            "storage",
+            `${root} is not a directory; give file:// a directory path`,
+          );
         }
       } catch (err) {
         if (err instanceof WalsyncError) throw err;

@@ -64,7 +64,15 @@ async function checkObject(
   key: string,
   onBytes: (n: number) => void,
   keepAll: boolean,
-): Promise<{ sha256: string; size: number; head: Uint8Array; bytes?: Uint8Array; metadata: Record<string, string> }> {
+): Promise<
+  {
+    sha256: string;
+    size: number;
+    head: Uint8Array;
+    bytes?: Uint8Array;
+    metadata: Record<string, string>;
+  }
+> {
   const read = await readObject(storage, key, onBytes);
   const head = new Uint8Array(100);
   let filled = 0;
@@ -122,7 +130,12 @@ export async function verifyDatabase(
 
   for (const generation of catalog.generations) {
     const belongs = (key: string, metadata: Record<string, string>, kind: string) => {
-      for (const [name, expected] of [[meta.kind, kind], [meta.db, db], [meta.generation, generation.id]]) {
+      for (
+        const [name, expected] of [[meta.kind, kind], [meta.db, db], [
+          meta.generation,
+          generation.id,
+        ]]
+      ) {
         if (metadata[name] !== expected) {
           report.failures.push({
             key,
@@ -152,18 +165,34 @@ export async function verifyDatabase(
         if (!belongs(snapshot.key, got.metadata, "snapshot")) continue;
         const header = parseDatabaseHeader(got.head);
         if (!header) {
-          report.failures.push({ key: snapshot.key, problem: "snapshot is not a SQLite database (bad header)" });
+          report.failures.push({
+            key: snapshot.key,
+            problem: "snapshot is not a SQLite database (bad header)",
+          });
           continue;
         }
         const pageSize = got.metadata[meta.pageSize];
         if (pageSize !== undefined && Number(pageSize) !== header.pageSize) {
-          report.failures.push({ key: snapshot.key, problem: "page size differs from metadata", expected: pageSize, actual: String(header.pageSize) });
+          report.failures.push({
+            key: snapshot.key,
+            problem: "page size differs from metadata",
+            expected: pageSize,
+            actual: String(header.pageSize),
+          });
         } else if (got.size % header.pageSize !== 0) {
-          report.failures.push({ key: snapshot.key, problem: "snapshot size is not a whole number of pages" });
+          report.failures.push({
+            key: snapshot.key,
+            problem: "snapshot size is not a whole number of pages",
+          });
         }
         const txid = got.metadata[meta.txid];
         if (txid !== undefined && Number(txid) !== snapshot.txid) {
-          report.failures.push({ key: snapshot.key, problem: "txid in metadata differs from the key", expected: String(snapshot.txid), actual: txid });
+          report.failures.push({
+            key: snapshot.key,
+            problem: "txid in metadata differs from the key",
+            expected: String(snapshot.txid),
+            actual: txid,
+          });
         }
       } catch (err) {
         report.failures.push(failureOf(snapshot.key, err));
@@ -172,13 +201,17 @@ export async function verifyDatabase(
 
     // Segments: each on its own, then as a chain from the first snapshot.
     let expectedTxid = (generation.snapshots[0]?.txid ?? -1) + 1;
-    let prevDigest = generation.snapshots[0] ? digestByLastTxid.get(generation.snapshots[0].txid) : undefined;
+    let prevDigest = generation.snapshots[0]
+      ? digestByLastTxid.get(generation.snapshots[0].txid)
+      : undefined;
     for (const segment of generation.segments) {
       if (segment.lastTxid < expectedTxid) continue;
       if (segment.txid !== expectedTxid) {
         report.failures.push({
           key: segment.key,
-          problem: `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${expectedTxid - 1}`,
+          problem: `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${
+            expectedTxid - 1
+          }`,
           expected: `txid ${expectedTxid}`,
           actual: `txid ${segment.txid}`,
         });
@@ -192,11 +225,21 @@ export async function verifyDatabase(
         const info = parseSegmentMetadata(segment.key, got.metadata);
         belongs(segment.key, got.metadata, "wal");
         if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
-          report.failures.push({ key: segment.key, problem: "txids in metadata differ from the key", expected: `${segment.txid}-${segment.lastTxid}`, actual: `${info.txidFirst}-${info.txidLast}` });
+          report.failures.push({
+            key: segment.key,
+            problem: "txids in metadata differ from the key",
+            expected: `${segment.txid}-${segment.lastTxid}`,
+            actual: `${info.txidFirst}-${info.txidLast}`,
+          });
         }
         verifySegment(got.bytes!, info);
         if (prevDigest !== undefined && info.prevSha256 !== prevDigest) {
-          report.failures.push({ key: segment.key, problem: "segment does not follow the object before it (prev-sha256)", expected: prevDigest, actual: info.prevSha256 });
+          report.failures.push({
+            key: segment.key,
+            problem: "segment does not follow the object before it (prev-sha256)",
+            expected: prevDigest,
+            actual: info.prevSha256,
+          });
         }
         prevDigest = got.sha256;
       } catch (err) {

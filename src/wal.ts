@@ -579,10 +579,13 @@ function writeAt(file: Deno.FsFile, offset: number, bytes: Uint8Array): void {
  *
  * @param file Open for writing; its position is moved. Not a descriptor of a database
  *   that this process also has open through SQLite (SQLITE-FACTS.md, fact 1).
+ * @param stopAfterCommits Apply only the first N transactions (point-in-time restore inside
+ *   a segment); later frames are still checked but not written.
  */
 export function createFrameApplier(
   file: Deno.FsFile,
   pageSizeOrInfo: number | SegmentInfo,
+  stopAfterCommits?: number,
 ): FrameApplier {
   const info = typeof pageSizeOrInfo === "number" ? null : pageSizeOrInfo;
   const pageSize = info === null ? pageSizeOrInfo as number : info.pageSize;
@@ -602,6 +605,12 @@ export function createFrameApplier(
     checker?.frame(bytes, offset);
     const pgno = view.getUint32(offset);
     const size = view.getUint32(offset + 4);
+    if (stopAfterCommits !== undefined && commits >= stopAfterCommits) {
+      // Past the target commit: still checked above, never written.
+      frames++;
+      lastIsCommit = size !== 0;
+      return;
+    }
     writeAt(
       file,
       (pgno - 1) * pageSize,

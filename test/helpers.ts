@@ -1,0 +1,211 @@
+/**
+ * Shared test tools: run the real CLI, write databases with the independent `sqlite3` CLI,
+ * and reach into a bucket's raw objects without going through Walsync's own storage code.
+ * @module
+ */
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sharedMinio } from "./harness/minio.ts";
+
+/** Absolute path of `main.ts`. */
+export const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "main.ts");
+
+/** What a finished process printed. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `walsync` (through `deno run`) with arguments and extra environment. */
+export async function walsync(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<RunResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", mainTs, ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Runs SQL through the Debian `sqlite3` CLI and returns its stdout; throws on failure. */
+export async function sqlite(db: string, sql: string): Promise<string> {
+  const out = await new Deno.Command("sqlite3", {
+    args: ["-bail", db],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = out.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(sql));
+  await writer.close();
+  const result = await out.output();
+  const stderr = new TextDecoder().decode(result.stderr);
+  if (result.code !== 0) throw new Error(`sqlite3 ${db} failed: ${stderr}`);
+  return new TextDecoder().decode(result.stdout).trim();
+}
+
+/** Content hash of every table (the `sqlite3` CLI's `.sha3sum`), plus its integrity_check. */
+export async function dbFingerprint(db: string): Promise<{ sha3: string; integrity: string }> {
+  const integrity = await sqlite(db, "PRAGMA integrity_check;");
+  const sha3 = await sqlite(db, ".sha3sum");
+  return { sha3, integrity };
+}
+
+/** SHA256 hex of bytes, computed here, independently of `src/hash.ts`. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A raw object: its bytes and metadata. */
+export interface RawObject {
+  bytes: Uint8Array;
+  metadata: Record<string, string>;
+}
+
+/** A bucket as the tests see it: how to name it on the command line, and raw access to its objects. */
+export interface TestBucket {
+  /** Backend name, for test titles. */
+  kind: "file" | "s3";
+  /** What to pass to `--bucket`. */
+  arg: string;
+  /** Environment for the CLI (S3 credentials and endpoint). */
+  env: Record<string, string>;
+  /** Keys under the bucket's prefix, sorted. */
+  keys(): Promise<string[]>;
+  /** Reads an object's bytes and metadata directly (no Walsync code). */
+  read(key: string): Promise<RawObject>;
+  /** Writes an object's bytes and metadata directly (no Walsync code). */
+  write(key: string, object: RawObject): Promise<void>;
+}
+
+/** A fresh `file://` bucket in a temporary directory. */
+export async function fileBucket(): Promise<TestBucket & { dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "walsync-bucket-" });
+  const keys = async (): Promise<string[]> => {
+    const found: string[] = [];
+    const walk = async (path: string, rel: string) => {
+      for await (const entry of Deno.readDir(path)) {
+        const key = rel ? `${rel}/${entry.name}` : entry.name;
+        if (entry.isDirectory) await walk(join(path, entry.name), key);
+        else if (!entry.name.endsWith(".meta.json")) found.push(key);
+      }
+    };
+    await walk(dir, "").catch(() => {});
+    return found.sort();
+  };
+  return {
+    kind: "file",
+    dir,
+    arg: `file://${dir}`,
+    env: {},
+    keys,
+    async read(key) {
+      const bytes = await Deno.readFile(join(dir, key));
+      let metadata: Record<string, string> = {};
+      try {
+        metadata = JSON.parse(await Deno.readTextFile(join(dir, key + ".meta.json")));
+      } catch { /* no metadata */ }
+      return { bytes, metadata };
+    },
+    async write(key, object) {
+      await Deno.writeFile(join(dir, key), object.bytes);
+      if (Object.keys(object.metadata).length === 0) {
+        await Deno.remove(join(dir, key + ".meta.json")).catch(() => {});
+      } else {
+        await Deno.writeTextFile(join(dir, key + ".meta.json"), JSON.stringify(object.metadata));
+      }
+    },
+  };
+}
+
+/** A fresh prefix in the shared MinIO server's bucket, and a plain SDK client to reach it. */
+export async function s3Bucket(): Promise<
+  TestBucket & { client: S3Client; bucket: string; prefix: string }
+> {
+  const server = await sharedMinio();
+  const prefix = `t-${crypto.randomUUID().slice(0, 8)}`;
+  const client = new S3Client({
+    endpoint: server.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+  const bucket = server.bucket;
+  return {
+    kind: "s3",
+    client,
+    bucket,
+    prefix,
+    arg: `s3://${bucket}/${prefix}`,
+    env: server.env,
+    async keys() {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: `${prefix}/`,
+            ContinuationToken: token,
+          }),
+        );
+        for (const o of page.Contents ?? []) keys.push(o.Key!.slice(prefix.length + 1));
+        token = page.NextContinuationToken;
+      } while (token);
+      return keys.sort();
+    },
+    async read(key) {
+      const got = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/${key}` }),
+      );
+      return { bytes: await got.Body!.transformToByteArray(), metadata: got.Metadata ?? {} };
+    },
+    async write(key, object) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${prefix}/${key}` }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${prefix}/${key}`,
+          Body: object.bytes,
+          Metadata: object.metadata,
+        }),
+      );
+    },
+  };
+}
+
+/** Both backends, for tests that must hold on each. */
+export const backends: { name: "file" | "s3"; make: () => Promise<TestBucket> }[] = [
+  { name: "file", make: fileBucket },
+  { name: "s3", make: s3Bucket },
+];
+
+/** A temporary working directory. */
+export function workDir(): Promise<string> {
+  return Deno.makeTempDir({ prefix: "walsync-test-" });
+}
+
+/** Files in a directory (names only). */
+export async function filesIn(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+}
+
+/** Test options for tests that use the AWS SDK (it keeps sockets and timers alive). */
+export const sdkTest = { sanitizeOps: false, sanitizeResources: false };
