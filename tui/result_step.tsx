@@ -66,7 +66,9 @@ export function ResultStep(props: ResultStepProps): ReactNode {
               {tables.largest.map((t) => (
                 <Text key={t.name}>
                   {`  ${truncate(t.name, 40).padEnd(40)} ${
-                    (t.rows === null ? "unreadable" : `${formatCount(t.rows)} rows`).padStart(18)
+                    (t.rows === null
+                      ? "unreadable"
+                      : `${formatCount(t.rows)} row${t.rows === 1 ? "" : "s"}`).padStart(18)
                   }`}
                 </Text>
               ))}

@@ -1,0 +1,563 @@
+/**
+ * The restore wizard on a real 80x24 terminal (tmux), driven by keys, against backups the CLI
+ * itself made: a default restore that matches the source row for row, a tampered backup that
+ * stops with nothing written, Ctrl-C mid-restore that leaves nothing behind, and the
+ * non-terminal uses that must never open the wizard.
+ * @module
+ */
+import nodeAssert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const assert: typeof nodeAssert.ok = nodeAssert.ok;
+const assertEquals: typeof nodeAssert.deepStrictEqual = nodeAssert.deepStrictEqual;
+const assertMatch: typeof nodeAssert.match = nodeAssert.match;
+const assertNotMatch: typeof nodeAssert.doesNotMatch = nodeAssert.doesNotMatch;
+
+const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "main.ts");
+const deno = Deno.execPath();
+const decoder = new TextDecoder();
+
+function hasCommand(name: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
+      .outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+const tmuxMissing = !hasCommand("tmux");
+if (tmuxMissing) console.warn("tui_e2e_test: tmux is not installed; skipping the terminal tests");
+
+// One tmux server for this file, on its own socket: other test runs and the user's own tmux
+// are never touched, and killing it at the end removes every session this file made.
+const socket = `walsync-e2e-${Deno.pid}`;
+
+async function tmux(...args: string[]): Promise<string> {
+  const out = await new Deno.Command("tmux", {
+    args: ["-L", socket, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) throw new Error(`tmux ${args.join(" ")}: ${decoder.decode(out.stderr)}`);
+  return decoder.decode(out.stdout);
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_\-.,:/=@+%]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A shell in an 80x24 tmux pane. */
+interface Pane {
+  /** Types a command line and presses Enter. */
+  run(command: string): Promise<void>;
+  /** Sends tmux key names (`Enter`, `Escape`, `C-c`, `Down`) or, with `literal`, text. */
+  keys(...keys: string[]): Promise<void>;
+  /** Types text as it is. */
+  type(text: string): Promise<void>;
+  /** The screen as text (with `escapes`, with its colour codes). */
+  screen(escapes?: boolean): Promise<string>;
+  /** Polls the screen until it shows `expected`; returns it. */
+  waitFor(expected: string | RegExp, timeoutMs?: number): Promise<string>;
+  /** Ends the session. */
+  close(): Promise<void>;
+}
+
+let sessions = 0;
+let keeper: Promise<string> | undefined;
+
+/**
+ * A session that keeps the tmux server up between tests (it exits with its last session, and
+ * a new session racing a dying server fails) and ends itself when this test process is gone.
+ */
+function keepServer(): Promise<string> {
+  keeper ??= tmux(
+    "new-session",
+    "-d",
+    "-s",
+    "keeper",
+    `sh -c 'while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done'`,
+  );
+  return keeper;
+}
+
+async function openPane(cwd: string, env: Record<string, string> = {}): Promise<Pane> {
+  const name = `s${++sessions}`;
+  await keepServer();
+  const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  // PS1 through env(1): bash ignores a PS1 that tmux puts in the session environment.
+  const shell = "env 'PS1=PROMPT$ ' bash --norc --noprofile";
+  await tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", name, "-c", cwd, ...envArgs, shell);
+  // Keep the pane exactly 80x24 whatever the attached-client logic decides.
+  await tmux("set-option", "-t", name, "window-size", "manual").catch(() => {});
+  const pane: Pane = {
+    async run(command) {
+      await pane.waitFor("PROMPT$");
+      await tmux("send-keys", "-t", name, "-l", command);
+      await tmux("send-keys", "-t", name, "Enter");
+    },
+    async keys(...keys) {
+      for (const key of keys) {
+        await tmux("send-keys", "-t", name, key);
+        // ink reads a burst of keys as one chunk and may misparse it; real typing has gaps.
+        await new Promise((r) => setTimeout(r, 60));
+      }
+    },
+    async type(text) {
+      await tmux("send-keys", "-t", name, "-l", text);
+      await new Promise((r) => setTimeout(r, 60));
+    },
+    async screen(escapes = false) {
+      return await tmux("capture-pane", "-p", ...(escapes ? ["-e"] : []), "-t", name);
+    },
+    async waitFor(expected, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (true) {
+        const text = await pane.screen();
+        if (typeof expected === "string" ? text.includes(expected) : expected.test(text)) {
+          // Drawn is not yet listening: give the new screen's key handlers a moment to attach.
+          await new Promise((r) => setTimeout(r, 80));
+          return text;
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`the terminal never showed ${expected}; it shows:\n${text}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async close() {
+      await tmux("kill-session", "-t", name).catch(() => {});
+    },
+  };
+  return pane;
+}
+
+/** Runs `walsync` outside any terminal. */
+async function walsync(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(deno, {
+    args: ["run", "-A", "--quiet", mainTs, ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: out.stdout, stderr: decoder.decode(out.stderr) };
+}
+
+/** Runs SQL with the independent `sqlite3` CLI. */
+async function sqlite(db: string, sql: string): Promise<string> {
+  const out = await new Deno.Command("sqlite3", {
+    args: ["-bail", db, sql],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) throw new Error(`sqlite3 ${db}: ${decoder.decode(out.stderr)}`);
+  return decoder.decode(out.stdout).trim();
+}
+
+/** The wizard's command line, run in a pane, with its exit code printed after it. */
+function wizardCommand(bucket: string, extra = ""): string {
+  // ink renders only a final frame when it believes it runs in CI; a terminal user never is.
+  return `env -u CI -u CONTINUOUS_INTEGRATION ${extra}${shellQuote(deno)} run -A --quiet ${
+    shellQuote(mainTs)
+  } restore --bucket ${shellQuote(bucket)}; echo "EXIT=$?"`;
+}
+
+async function snapshotObject(
+  bucketDir: string,
+  db: string,
+): Promise<{ path: string; key: string; sha256: string }> {
+  const find = await new Deno.Command("find", {
+    args: [join(bucketDir, db), "-type", "f", "-path", "*/snapshots/*.db"],
+    stdout: "piped",
+  }).output();
+  const path = decoder.decode(find.stdout).trim().split("\n")[0];
+  const meta = JSON.parse(await Deno.readTextFile(`${path}.meta.json`));
+  return { path, key: path.slice(bucketDir.length + 1), sha256: meta.sha256 };
+}
+
+/** The scripted command on the summary screen, its ` \` continuations joined, as words. */
+function scriptedCommandOn(screen: string): string[] {
+  const lines = screen.split("\n");
+  const start = lines.findIndex((line) => line.includes("The same restore as a command:")) + 1;
+  assert(start > 0, `no command line on screen:\n${screen}`);
+  let text = "";
+  for (const line of lines.slice(start)) {
+    const trimmed = line.trim();
+    if (!trimmed.endsWith(" \\")) {
+      text += trimmed;
+      break;
+    }
+    text += trimmed.slice(0, -1);
+  }
+  assertNotMatch(text, /['"]/, "the test paths need no quoting");
+  return text.split(/\s+/);
+}
+
+async function filesIn(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+}
+
+interface Fixture {
+  root: string;
+  bucketDir: string;
+  source: string;
+  fingerprint: string;
+}
+
+let fixture: Promise<Fixture> | undefined;
+
+/** A database with a few thousand rows and an index, backed up by `walsync snapshot`. */
+function sharedFixture(): Promise<Fixture> {
+  fixture ??= (async () => {
+    const root = await Deno.makeTempDir({ prefix: "walsync-tui-e2e-" });
+    const source = join(root, "app.db");
+    await sqlite(
+      source,
+      `PRAGMA journal_mode=WAL;
+       CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL, amount REAL, note BLOB);
+       CREATE INDEX t_name ON t(name);
+       WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 4000)
+       INSERT INTO t SELECT i, 'customer-' || (i * 7919 % 4000), i * 1.25, randomblob(40) FROM c;
+       CREATE TABLE audit(at TEXT, what TEXT);
+       INSERT INTO audit VALUES ('2026-11-24T10:00:00Z', 'created');`,
+    );
+    const bucketDir = join(root, "bucket");
+    const snap = await walsync(["snapshot", source, "--bucket", `file://${bucketDir}`]);
+    assertEquals(snap.code, 0, snap.stderr);
+    const fingerprint = await sqlite(
+      source,
+      "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))",
+    );
+    return { root, bucketDir, source, fingerprint };
+  })();
+  return fixture;
+}
+
+const e2e = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, ignore: tmuxMissing, fn, sanitizeOps: false, sanitizeResources: false });
+
+e2e(
+  "Enter through every default restores the latest backup into a new, identical file",
+  async () => {
+    const { root, bucketDir, source, fingerprint } = await sharedFixture();
+    const snapshot = await snapshotObject(bucketDir, "app.db");
+    const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
+    const pane = await openPane(out);
+    try {
+      await pane.run(wizardCommand(`file://${bucketDir}`));
+
+      let screen = await pane.waitFor("Step 2 of 6: Choose a database");
+      assertMatch(
+        screen,
+        new RegExp(
+          `› app\\.db\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC\\s+[\\d.]+ KiB\\s+${
+            snapshot.sha256.slice(0, 12)
+          }…`,
+        ),
+      );
+      await pane.keys("Enter");
+
+      screen = await pane.waitFor("Step 3 of 6: Choose the point to restore");
+      assertMatch(screen, /› Latest backup: txid 0, .* \(default\)/);
+      await pane.keys("Enter");
+
+      screen = await pane.waitFor("Step 4 of 6");
+      assertMatch(screen, /File: \.\/app-restored-\d{8}T\d{6}Z\.db/);
+      await pane.keys("Enter");
+
+      screen = await pane.waitFor("Step 5 of 6: Ready to restore");
+      assertMatch(screen, /✓ a new file; nothing existing is touched/);
+      const command = scriptedCommandOn(screen);
+      assertEquals(command.slice(0, 5), [
+        "walsync",
+        "restore",
+        "app.db",
+        "--bucket",
+        `file://${bucketDir}`,
+      ]);
+      assertMatch(command.join(" "), /-o \.\/app-restored-\d{8}T\d{6}Z\.db$/);
+      // Esc goes back a step on a real terminal too; Enter comes forward again.
+      await pane.keys("Escape");
+      await pane.waitFor("Step 4 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 5 of 6");
+      await pane.keys("Enter");
+
+      screen = await pane.waitFor("Enter or q exit");
+      assertMatch(screen, new RegExp(`✓ Checksum verified: ${snapshot.sha256.slice(0, 12)}…`));
+      assertMatch(screen, /✓ PRAGMA integrity_check: ok/);
+      assertMatch(screen, /t\s+4,000 rows/);
+      assertMatch(screen, /audit\s+1 row$/m);
+      assert(screen.replace(/\n\s*/g, "").includes(`Written to ${out}/app-restored-`), screen);
+      await pane.keys("Enter");
+      screen = await pane.waitFor(/EXIT=0\s*\nPROMPT\$/);
+
+      const files = await filesIn(out);
+      assertEquals(files.length, 1, files.join(", "));
+      assertMatch(files[0], /^app-restored-\d{8}T\d{6}Z\.db$/);
+      const restored = join(out, files[0]);
+      assertEquals(await sqlite(restored, "PRAGMA integrity_check"), "ok");
+      assertEquals(
+        await sqlite(restored, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
+        fingerprint,
+      );
+      assertEquals(
+        await sqlite(restored, "SELECT count(*) FROM t"),
+        await sqlite(source, "SELECT count(*) FROM t"),
+      );
+
+      // The command line the summary showed does the same restore without the wizard.
+      const elsewhere = await Deno.makeTempDir({ dir: root, prefix: "scripted-" });
+      const scripted = await new Deno.Command(deno, {
+        args: ["run", "-A", "--quiet", mainTs, ...command.slice(1)],
+        cwd: elsewhere,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(scripted.code, 0, decoder.decode(scripted.stderr));
+      const again = join(elsewhere, files[0]);
+      assertEquals(
+        await sqlite(again, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
+        fingerprint,
+      );
+    } finally {
+      await pane.close();
+    }
+  },
+);
+
+e2e(
+  "a tampered snapshot stops on a red screen naming the object, and nothing is written",
+  async () => {
+    const { root, bucketDir } = await sharedFixture();
+    // A copy of the bucket with one byte of the snapshot flipped.
+    const bad = join(root, "bucket-tampered");
+    await new Deno.Command("cp", { args: ["-r", bucketDir, bad] }).output();
+    const snapshot = await snapshotObject(bad, "app.db");
+    const bytes = await Deno.readFile(snapshot.path);
+    bytes[bytes.length - 100] ^= 0xff;
+    await Deno.writeFile(snapshot.path, bytes);
+    const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
+    const pane = await openPane(out);
+    try {
+      await pane.run(wizardCommand(`file://${bad}`));
+      await pane.waitFor("Step 2 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 3 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 4 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 5 of 6");
+      await pane.keys("Enter");
+
+      const screen = await pane.waitFor("CHECKSUM FAILED");
+      const joined = screen.replace(/\n /g, " ");
+      assert(joined.includes(snapshot.key), `object key ${snapshot.key} not on screen:\n${screen}`);
+      assertMatch(screen, new RegExp(`Expected\\s+${snapshot.sha256}`));
+      assertMatch(screen, /Actual\s+[0-9a-f]{64}/);
+      assertMatch(screen, /Nothing was written/);
+      assertMatch(screen, /walsync verify app\.db/);
+      assertMatch(screen, /earlier restore point/);
+      await pane.keys("q");
+      await pane.waitFor(/EXIT=5\s*\nPROMPT\$/);
+      // Not the output, not a temporary file, not a -wal: nothing at all.
+      assertEquals(await filesIn(out), []);
+    } finally {
+      await pane.close();
+    }
+  },
+);
+
+e2e(
+  "Ctrl-C during a restore cancels it, leaves nothing behind, and gives the terminal back",
+  async () => {
+    const { root } = await sharedFixture();
+    // Big enough (~150 MB) that the restore is still running when Ctrl-C arrives.
+    const big = join(root, "big.db");
+    await sqlite(
+      big,
+      `CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB);
+     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 150)
+     INSERT INTO blobs SELECT i, randomblob(1000000) FROM c;`,
+    );
+    const bigBucket = join(root, "bucket-big");
+    const snap = await walsync(["snapshot", big, "--bucket", `file://${bigBucket}`]);
+    assertEquals(snap.code, 0, snap.stderr);
+    await Deno.remove(big);
+    const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
+    const pane = await openPane(out);
+    try {
+      await pane.run(wizardCommand(`file://${bigBucket}`));
+      await pane.waitFor("Step 2 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 3 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 4 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Step 5 of 6");
+      await pane.keys("Enter");
+      await pane.waitFor("Restoring big.db", 10_000);
+      await pane.keys("C-c");
+
+      const screen = await pane.waitFor(/EXIT=130\s*\nPROMPT\$/);
+      assertMatch(screen, /Restore cancelled\. The temporary file was removed/);
+      assertEquals(await filesIn(out), []);
+
+      // The terminal is back in cooked mode with echo on, and the shell works.
+      await pane.run(
+        "stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo",
+      );
+      const after = await pane.waitFor(/^-?icanon -?echo\s*$/m);
+      assertEquals(/^(-?icanon -?echo)\s*$/m.exec(after)?.[1], "icanon echo");
+    } finally {
+      await pane.close();
+    }
+  },
+);
+
+e2e("an existing output needs y; n keeps it and asks for another path", async () => {
+  const { root, bucketDir } = await sharedFixture();
+  const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
+  const precious = join(out, "precious.db");
+  await Deno.writeTextFile(precious, "not to be replaced");
+  const pane = await openPane(out);
+  try {
+    await pane.run(wizardCommand(`file://${bucketDir}`));
+    await pane.waitFor("Step 2 of 6");
+    await pane.keys("Enter");
+    await pane.waitFor("Step 3 of 6");
+    await pane.keys("Enter");
+    await pane.waitFor("Step 4 of 6");
+    await pane.keys("C-u");
+    await pane.type("precious.db");
+    await pane.keys("Enter");
+    let screen = await pane.waitFor("This would REPLACE");
+    assertMatch(screen, new RegExp(`${precious.replaceAll(".", "\\.")}`));
+    await pane.keys("Enter"); // not an answer
+    await pane.keys("n");
+    screen = await pane.waitFor("Enter next · Esc back");
+    assertNotMatch(screen, /This would REPLACE/);
+    await pane.keys("C-c");
+    await pane.waitFor(/EXIT=130\s*\nPROMPT\$/);
+    assertEquals(await Deno.readTextFile(precious), "not to be replaced");
+    assertEquals(await filesIn(out), ["precious.db"]);
+  } finally {
+    await pane.close();
+  }
+});
+
+e2e("with NO_COLOR the wizard draws no colour, and without it, it does", async () => {
+  const { root, bucketDir } = await sharedFixture();
+  for (const noColor of [true, false]) {
+    const pane = await openPane(root);
+    try {
+      await pane.run(wizardCommand(`file://${bucketDir}`, noColor ? "NO_COLOR=1 " : ""));
+      await pane.waitFor("Step 2 of 6");
+      const screen = await pane.screen(true);
+      // deno-lint-ignore no-control-regex
+      const colour = /\x1b\[(?:[0-9;]*;)?(?:3[0-7]|4[0-7]|9[0-7]|38;[0-9;]+)m/;
+      if (noColor) assertNotMatch(screen, colour);
+      else assertMatch(screen, colour);
+      assertMatch(screen, /› app\.db/);
+      await pane.keys("C-c");
+      await pane.waitFor(/EXIT=130\s*\nPROMPT\$/);
+    } finally {
+      await pane.close();
+    }
+  }
+});
+
+e2e(
+  "piped: `restore --bucket B | cat` on a terminal prints a usage error and exits 2, no wizard",
+  async () => {
+    const { root, bucketDir } = await sharedFixture();
+    const pane = await openPane(root);
+    try {
+      await pane.run(
+        `${shellQuote(deno)} run -A --quiet ${
+          shellQuote(mainTs)
+        } restore --bucket file://${bucketDir} | cat; echo "EXIT=\${PIPESTATUS[0]}"`,
+      );
+      const screen = await pane.waitFor(/EXIT=\d+/, 20_000);
+      assertMatch(screen, /EXIT=2\b/);
+      assertMatch(screen, /restore needs a database name/);
+      assertNotMatch(screen, /Step \d of 6/);
+    } finally {
+      await pane.close();
+    }
+  },
+);
+
+Deno.test("piped: `list --json | cat` prints one JSON document and no escape codes", async () => {
+  const { bucketDir } = await sharedFixture();
+  const out = await walsync(["list", "--bucket", `file://${bucketDir}`, "--json"]);
+  assertEquals(out.code, 0, out.stderr);
+  assert(!out.stdout.includes(0x1b), "stdout has an escape code");
+  assert(!out.stderr.includes("\x1b"), "stderr has an escape code");
+  const doc = JSON.parse(decoder.decode(out.stdout));
+  assertEquals(doc.databases.map((d: { name: string }) => d.name), ["app.db"]);
+});
+
+e2e("MinIO: the default restore works against S3 storage", async () => {
+  let harness: typeof import("./harness/minio.ts");
+  try {
+    harness = await import("./harness/minio.ts");
+    harness.findMinioBinary();
+  } catch (err) {
+    console.warn(
+      `tui_e2e_test: skipping the MinIO run: ${err instanceof Error ? err.message : err}`,
+    );
+    return;
+  }
+  const { root, source, fingerprint } = await sharedFixture();
+  const minio = await harness.sharedMinio();
+  const bucket = `s3://${minio.bucket}/tui-e2e-${crypto.randomUUID().slice(0, 8)}`;
+  const snap = await walsync(["snapshot", source, "--bucket", bucket], minio.env);
+  assertEquals(snap.code, 0, snap.stderr);
+  const out = await Deno.makeTempDir({ dir: root, prefix: "out-s3-" });
+  const pane = await openPane(out, minio.env);
+  try {
+    await pane.run(wizardCommand(bucket));
+    const screen = await pane.waitFor("Step 2 of 6");
+    assertMatch(screen, new RegExp(`Bucket s3://${minio.bucket}/tui-e2e-`));
+    for (const step of ["Step 3 of 6", "Step 4 of 6", "Step 5 of 6", "Enter or q exit"]) {
+      await pane.keys("Enter");
+      await pane.waitFor(step);
+    }
+    assertMatch(await pane.screen(), /✓ Checksum verified: [0-9a-f]{12}…/);
+    await pane.keys("Enter");
+    await pane.waitFor(/EXIT=0\s*\nPROMPT\$/);
+    const files = await filesIn(out);
+    assertEquals(files.length, 1);
+    const restored = join(out, files[0]);
+    assertEquals(await sqlite(restored, "PRAGMA integrity_check"), "ok");
+    assertEquals(
+      await sqlite(restored, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
+      fingerprint,
+    );
+  } finally {
+    await pane.close();
+  }
+});
+
+// Last: remove the tmux server and the fixture.
+Deno.test({
+  name: "(clean up the terminal tests)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (!tmuxMissing) {
+      await tmux("kill-server").catch(() => {});
+      // tmux can leave its socket file behind.
+      const dir = `${Deno.env.get("TMUX_TMPDIR") ?? "/tmp"}/tmux-${Deno.uid()}`;
+      await Deno.remove(`${dir}/${socket}`).catch(() => {});
+    }
+    if (fixture) await Deno.remove((await fixture).root, { recursive: true }).catch(() => {});
+  },
+});
