@@ -14,6 +14,8 @@ import { restoreDatabase, type RestoreTarget } from "./restore.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import type { Storage } from "./storage.ts";
 import { verifyDatabase } from "./verify.ts";
+import { stderrLogger } from "./log.ts";
+import { watchDatabases, watchDefaults } from "./watch.ts";
 
 /** Version printed by `walsync --version`. */
 export const version = "0.1.0";
@@ -62,6 +64,14 @@ function dbName(path: string): string {
     throw usageError(`${path} is not a database file name`);
   }
   return name;
+}
+
+/** Parses a duration such as `1s`, `500ms`, `10m`, `24h` (a bare number is seconds) into milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw usageError(`${flag} ${text} is not a duration; give e.g. 500ms, 1s, 10m or 24h`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
+  return Math.round(Number(m[1]) * unit);
 }
 
 /** Parses `--txid` / `--timestamp` into a restore target; throws usage errors for bad values. */
@@ -380,6 +390,93 @@ Examples:
       }
     },
   );
+
+  addBucketOptions(
+    program.command("watch")
+      .argument("<db...>", "one or more SQLite databases to back up continuously")
+      .description("continuously ship every commit of live databases until SIGTERM or SIGINT")
+      .option("--sync-interval <duration>", "how often new commits are shipped", "1s")
+      .option(
+        "--snapshot-interval <duration>",
+        "how often a fresh full snapshot is taken (0 = never)",
+        "24h",
+      )
+      .option(
+        "--checkpoint-size <bytes>",
+        "checkpoint the WAL once it grows past this many bytes",
+        String(watchDefaults.checkpointBytes),
+      )
+      .option(
+        "--max-uploads <n>",
+        "uploads in flight at once across all databases",
+        String(watchDefaults.maxConcurrentUploads),
+      )
+      .option("--json-logs", "log one JSON object per line on stderr")
+      .addHelpText(
+        "after",
+        `
+Runs in the foreground (for systemd, a container or a terminal); one log line per event on stderr.
+On SIGTERM or SIGINT it ships what is pending and exits 0.
+Examples:
+  walsync watch /var/lib/app/app.db --bucket s3://backups/app
+  walsync watch a.db b.db c.db -b file:///srv/backups --sync-interval 500ms --json-logs`,
+      ),
+  ).action(async (
+    paths: string[],
+    options: BucketOptions & {
+      syncInterval: string;
+      snapshotInterval: string;
+      checkpointSize: string;
+      maxUploads: string;
+      jsonLogs?: boolean;
+    },
+  ) => {
+    const syncIntervalMs = parseDuration("--sync-interval", options.syncInterval);
+    if (syncIntervalMs < 10) throw usageError("--sync-interval must be at least 10ms");
+    const snapshotIntervalMs = parseDuration("--snapshot-interval", options.snapshotInterval);
+    const checkpointBytes = Number(options.checkpointSize);
+    if (!Number.isSafeInteger(checkpointBytes) || checkpointBytes < 4096) {
+      throw usageError(
+        `--checkpoint-size ${options.checkpointSize} must be a byte count of at least 4096`,
+      );
+    }
+    const maxConcurrentUploads = Number(options.maxUploads);
+    if (!Number.isSafeInteger(maxConcurrentUploads) || maxConcurrentUploads < 1) {
+      throw usageError(`--max-uploads ${options.maxUploads} must be a whole number of at least 1`);
+    }
+    const storage = await storageFrom(options);
+    const controller = new AbortController();
+    const logger = stderrLogger(options.jsonLogs ?? false);
+    const stop = (signal: string) => () => {
+      if (controller.signal.aborted) return;
+      logger.log("INFO", "stopping: shipping what is pending", { signal });
+      controller.abort();
+      // Shipping pending frames must not hold a service manager up for long.
+      const timer = setTimeout(() => {
+        logger.log("ERROR", "pending uploads did not finish within 10 s; exiting");
+        Deno.exit(1);
+      }, 10_000);
+      Deno.unrefTimer(timer);
+    };
+    const onTerm = stop("SIGTERM");
+    const onInt = stop("SIGINT");
+    Deno.addSignalListener("SIGTERM", onTerm);
+    Deno.addSignalListener("SIGINT", onInt);
+    try {
+      await watchDatabases(storage, paths, {
+        syncIntervalMs,
+        snapshotIntervalMs,
+        checkpointBytes,
+        maxConcurrentUploads,
+        logger,
+        signal: controller.signal,
+      });
+    } finally {
+      Deno.removeSignalListener("SIGTERM", onTerm);
+      Deno.removeSignalListener("SIGINT", onInt);
+      storage.close();
+    }
+  });
 
   return program;
 }

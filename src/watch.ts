@@ -1,0 +1,545 @@
+/**
+ * Continuous backup: ship every committed WAL frame of one or many databases to storage on
+ * a short interval, as checksummed segments that continue a snapshot.
+ *
+ * How the WAL is kept from being lost under us (see `docs/replication.md` for the argument):
+ * at every moment after a generation starts, this process holds a read transaction on the
+ * database. While it does, no other process can restart the WAL past frames we have not
+ * shipped: a reader with a read mark blocks the restart, and a reader on the database file
+ * alone blocks every backfill. Each sync ships what the WAL holds, then opens a read
+ * transaction on the second reader connection before closing the first, so there is no gap.
+ * Our own checkpoints run under the write lock, after everything has been shipped.
+ *
+ * The database file itself is never opened by this process except through SQLite
+ * (SQLITE-FACTS.md, fact 1); the `-wal` file is read with its own descriptor, which is safe.
+ * @module
+ */
+import { basename, join, resolve } from "node:path";
+import { backup, DatabaseSync } from "node:sqlite";
+import { nextTxid } from "./catalog.ts";
+import { checkSourceDatabase, readDatabaseHeader } from "./database.ts";
+import { WalsyncError } from "./errors.ts";
+import { meta, newGenerationId, snapshotKey, walSegmentKey } from "./layout.ts";
+import type { Logger } from "./log.ts";
+import { putBytesObject, putFileObject } from "./object.ts";
+import { segmentMetadata } from "./segment.ts";
+import type { Storage } from "./storage.ts";
+import {
+  readWalFile,
+  segmentInfoOf,
+  type WalFileRead,
+  type WalHeader,
+  type WalPosition,
+  walStartPosition,
+} from "./wal.ts";
+
+/** Settings for {@link watchDatabases}. */
+export interface WatchOptions {
+  /** How often new WAL frames are shipped. */
+  syncIntervalMs: number;
+  /** How often a fresh snapshot (and generation) is taken; 0 turns it off. */
+  snapshotIntervalMs: number;
+  /** Checkpoint the WAL ourselves once it holds this many bytes past its header. */
+  checkpointBytes: number;
+  /** Uploads in flight at once across all databases. */
+  maxConcurrentUploads: number;
+  /** Where events go. */
+  logger: Logger;
+  /** Stops the watch; pending frames are shipped first. */
+  signal: AbortSignal;
+}
+
+/** Defaults for {@link WatchOptions}. */
+export const watchDefaults = {
+  syncIntervalMs: 1000,
+  snapshotIntervalMs: 24 * 3600 * 1000,
+  checkpointBytes: 4 * 1024 * 1024,
+  maxConcurrentUploads: 8,
+} as const;
+
+/** What a watcher reports about one database (for status and metrics). */
+export interface WatchStatus {
+  /** Database path. */
+  path: string;
+  /** Name in the bucket. */
+  db: string;
+  /** Current generation, if one is running. */
+  generation?: string;
+  /** Last txid shipped. */
+  txid?: number;
+  /** Seconds since the oldest unshipped commit was seen, 0 when caught up. */
+  lagSeconds: number;
+  /** Bytes and objects uploaded since start. */
+  bytesUploaded: number;
+  /** Objects uploaded since start. */
+  objectsUploaded: number;
+  /** Failed sync attempts since start. */
+  syncErrors: number;
+  /** When the last successful sync ended (ms since epoch), 0 before the first. */
+  lastSyncAt: number;
+}
+
+/** A bounded number of concurrent tasks. */
+export interface Limiter {
+  /** Runs `task` when a slot is free. */
+  run<T>(task: () => Promise<T>): Promise<T>;
+}
+
+/** Creates a {@link Limiter} with `slots` slots. */
+export function createLimiter(slots: number): Limiter {
+  let free = slots;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(task) {
+      if (free === 0) await new Promise<void>((resolve) => waiting.push(resolve));
+      else free--;
+      try {
+        return await task();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else free++;
+      }
+    },
+  };
+}
+
+/** Where one database's backup stands. */
+interface Lineage {
+  generation: string;
+  pageSize: number;
+  header: WalHeader | null;
+  position: WalPosition | null;
+  txid: number;
+  prevSha256: string;
+  startedAt: number;
+}
+
+/** The connections a watcher keeps open on one database. */
+interface Connections {
+  /** Takes the write lock briefly (snapshots, checkpoints); never writes. */
+  lock: DatabaseSync;
+  /** Two readers; `active` holds the read transaction. */
+  readers: [DatabaseSync, DatabaseSync];
+  active: 0 | 1;
+  /** Inode of the database file when opened, to notice a replaced file. */
+  inode: number | null;
+}
+
+function beginRead(db: DatabaseSync): void {
+  db.exec("BEGIN");
+  // A statement is needed for the read transaction (and its WAL read mark) to start.
+  db.prepare("SELECT count(*) FROM sqlite_master").get();
+}
+
+function endRead(db: DatabaseSync): void {
+  if (db.isTransaction) db.exec("COMMIT");
+}
+
+function closeConnections(conns: Connections | null): void {
+  if (!conns) return;
+  for (const db of [...conns.readers, conns.lock]) {
+    try {
+      if (db.isTransaction) db.exec("ROLLBACK");
+    } catch { /* closing anyway */ }
+    try {
+      db.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/** One database being watched. */
+export interface DatabaseWatcher {
+  /** Status for logs and metrics. */
+  status(): WatchStatus;
+  /** One sync step: start a generation if needed, ship new frames, checkpoint if due. */
+  tick(): Promise<void>;
+  /** Ships what is pending and closes the connections. */
+  close(): Promise<void>;
+}
+
+/** Creates the watcher of one database. */
+export function createWatcher(
+  path: string,
+  storage: Storage,
+  limiter: Limiter,
+  options: Omit<WatchOptions, "signal">,
+  name: string = basename(path),
+): DatabaseWatcher {
+  const dbPath = resolve(path);
+  const walPath = `${dbPath}-wal`;
+  const logger = options.logger;
+  let conns: Connections | null = null;
+  let lineage: Lineage | null = null;
+  let pendingReason = "started";
+  let lagSince = 0;
+  let retryAt = 0;
+  let failures = 0;
+  const stats = { bytesUploaded: 0, objectsUploaded: 0, syncErrors: 0, lastSyncAt: 0 };
+
+  const fields = (extra: Record<string, string | number | undefined> = {}) => ({
+    db: name,
+    ...extra,
+  });
+
+  async function inodeOf(): Promise<number | null> {
+    try {
+      return (await Deno.stat(dbPath)).ino;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  }
+
+  function reset(reason: string): void {
+    closeConnections(conns);
+    conns = null;
+    lineage = null;
+    pendingReason = reason;
+  }
+
+  async function openConnections(): Promise<Connections> {
+    // The header check opens and closes the file: only while we hold no connection to it.
+    await checkSourceDatabase(dbPath);
+    const inode = await inodeOf();
+    const lock = new DatabaseSync(dbPath, { timeout: 200 });
+    const readers: [DatabaseSync, DatabaseSync] = [
+      new DatabaseSync(dbPath, { timeout: 2000 }),
+      new DatabaseSync(dbPath, { timeout: 2000 }),
+    ];
+    const opened: Connections = { lock, readers, active: 0, inode };
+    try {
+      const mode =
+        (lock.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode;
+      if (mode !== "wal") {
+        const now =
+          (lock.prepare("PRAGMA journal_mode=WAL").get() as { journal_mode: string }).journal_mode;
+        if (now !== "wal") {
+          throw new WalsyncError(
+            "database",
+            `${dbPath} could not be switched to WAL mode (it is ${now}); close other connections and retry`,
+          );
+        }
+        logger.log("INFO", "switched database to WAL mode", fields({ was: mode }));
+      }
+      // Our connections never write, so they must never checkpoint on their own either.
+      for (const db of [lock, ...readers]) db.exec("PRAGMA wal_autocheckpoint=0");
+    } catch (err) {
+      closeConnections(opened);
+      throw err;
+    }
+    return opened;
+  }
+
+  /** Starts a new generation: a snapshot at an exactly known WAL position. */
+  async function startGeneration(): Promise<void> {
+    const reason = pendingReason;
+    closeConnections(conns);
+    conns = null;
+    conns = await openConnections();
+    const c = conns;
+    let header: WalHeader | null = null;
+    let position: WalPosition | null = null;
+    let generation: string;
+    // Under the write lock nothing commits, so the reader's snapshot and the end of the
+    // WAL's committed frames are the same point.
+    try {
+      c.lock.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      throw new WalsyncError(
+        "database",
+        `database ${name} stayed locked by a writer (${(err as Error).message}); will retry`,
+      );
+    }
+    try {
+      beginRead(c.readers[0]);
+      c.active = 0;
+      generation = newGenerationId();
+      const read = await readWalFile(walPath, null, null);
+      if (read && !read.restarted) {
+        header = read.header;
+        position = read.end;
+      }
+    } finally {
+      c.lock.exec("ROLLBACK");
+    }
+    const tempDir = await Deno.makeTempDir({ prefix: "walsync-watch-" });
+    try {
+      const copy = join(tempDir, "snapshot.db");
+      // The backup reads inside reader 0's open transaction: the state at the lock above.
+      await backup(c.readers[0], copy, { rate: -1 });
+      const dbHeader = await readDatabaseHeader(copy);
+      const size = (await Deno.stat(copy)).size;
+      const txid = await nextTxid(storage, name);
+      const key = snapshotKey(name, generation, txid);
+      const written = await limiter.run(() =>
+        putFileObject(storage, key, copy, {
+          [meta.kind]: "snapshot",
+          [meta.db]: name,
+          [meta.generation]: generation,
+          [meta.txid]: String(txid),
+          [meta.created]: new Date().toISOString(),
+          [meta.pageSize]: String(dbHeader.pageSize),
+          [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
+        })
+      );
+      stats.bytesUploaded += written.size;
+      stats.objectsUploaded++;
+      lineage = {
+        generation,
+        pageSize: dbHeader.pageSize,
+        header,
+        position,
+        txid,
+        prevSha256: written.sha256,
+        startedAt: Date.now(),
+      };
+      logger.log("INFO", "generation started", fields({ generation, reason, txid }));
+      logger.log(
+        "INFO",
+        "snapshot uploaded",
+        fields({ key, bytes: written.size, sha256: written.sha256 }),
+      );
+    } finally {
+      await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Reads the WAL from our position; follows a restart when it is safe to. */
+  async function readNew(l: Lineage): Promise<WalFileRead | "new-generation" | null> {
+    let read = await readWalFile(walPath, l.header, l.position);
+    for (let i = 0; i < 3 && read?.restarted; i++) {
+      if (read.header.pageSize !== l.pageSize) return "new-generation";
+      // Every frame of the old WAL was shipped before it could restart (module comment).
+      l.header = read.header;
+      l.position = walStartPosition(read.header);
+      read = await readWalFile(walPath, l.header, l.position);
+    }
+    if (read === null) {
+      if (l.header !== null) {
+        pendingReason = "the WAL file disappeared while watched";
+        return "new-generation";
+      }
+      return null;
+    }
+    if (read.restarted) return "new-generation";
+    if (l.header === null) {
+      if (read.header.pageSize !== l.pageSize) return "new-generation";
+      l.header = read.header;
+      l.position = walStartPosition(read.header);
+    }
+    return read;
+  }
+
+  /** Ships new frames. Returns false when something was left unshipped. */
+  async function ship(): Promise<boolean> {
+    const l = lineage!;
+    const read = await readNew(l);
+    if (read === "new-generation") {
+      if (pendingReason === "started" || pendingReason === "") {
+        pendingReason = "the WAL was reset or its page size changed";
+      }
+      reset(pendingReason);
+      return false;
+    }
+    if (read === null || read.restarted || read.frameCount === 0) return true;
+    const start = l.position!;
+    const txidFirst = l.txid + 1;
+    const txidLast = l.txid + read.commits;
+    const key = walSegmentKey(name, l.generation, txidFirst, txidLast);
+    const info = segmentInfoOf(read.header, start, read);
+    const written = await limiter.run(() =>
+      putBytesObject(
+        storage,
+        key,
+        read.frames,
+        segmentMetadata({
+          ...info,
+          txidFirst,
+          txidLast,
+          prevSha256: l.prevSha256,
+          created: new Date().toISOString(),
+          db: name,
+          generation: l.generation,
+        }),
+      )
+    );
+    stats.bytesUploaded += written.size;
+    stats.objectsUploaded++;
+    l.position = read.end;
+    l.txid = txidLast;
+    l.prevSha256 = written.sha256;
+    return true;
+  }
+
+  /** Moves the held read transaction to the other reader: the new one first, then the old one ends. */
+  function rotateReaders(): void {
+    const c = conns!;
+    const next = c.active === 0 ? 1 : 0;
+    beginRead(c.readers[next]);
+    endRead(c.readers[c.active]);
+    c.active = next;
+  }
+
+  /** Checkpoints under the write lock once everything is shipped, so the WAL can restart. */
+  async function checkpoint(): Promise<void> {
+    const c = conns!;
+    try {
+      c.lock.exec("BEGIN IMMEDIATE");
+    } catch {
+      return; // a writer is busy; try again at the next sync
+    }
+    try {
+      if (!(await ship()) || !conns) return;
+      const idle = c.readers[c.active === 0 ? 1 : 0];
+      endRead(c.readers[c.active]);
+      try {
+        const result = idle.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as Record<
+          string,
+          number
+        >;
+        if (result.busy === 0 && result.log === result.checkpointed) {
+          logger.log("INFO", "checkpointed", fields({ frames: result.log }));
+        }
+      } finally {
+        beginRead(c.readers[c.active]);
+      }
+    } finally {
+      if (c.lock.isOpen && c.lock.isTransaction) c.lock.exec("ROLLBACK");
+    }
+  }
+
+  async function tick(): Promise<void> {
+    if (Date.now() < retryAt) return;
+    try {
+      if (lineage && conns) {
+        const inode = await inodeOf();
+        if (inode !== conns.inode) {
+          reset(inode === null ? "database file deleted" : "database file replaced");
+          if (inode === null) {
+            logger.log("WARN", "database file is missing; waiting for it", fields());
+            return;
+          }
+        }
+      }
+      if (
+        lineage && options.snapshotIntervalMs > 0 &&
+        Date.now() - lineage.startedAt >= options.snapshotIntervalMs
+      ) {
+        if (await ship()) reset("snapshot interval");
+      }
+      if (!lineage) {
+        if ((await inodeOf()) === null) return;
+        await startGeneration();
+      }
+      const shipped = await ship();
+      if (!lineage) return; // ship() asked for a new generation; next tick starts it
+      if (shipped) {
+        rotateReaders();
+        if ((lineage.position?.offset ?? 0) > options.checkpointBytes) await checkpoint();
+      }
+      if (lagSince !== 0) {
+        logger.log(
+          "INFO",
+          "caught up",
+          fields({ lag_seconds: Math.round((Date.now() - lagSince) / 1000) }),
+        );
+      }
+      lagSince = 0;
+      failures = 0;
+      stats.lastSyncAt = Date.now();
+    } catch (err) {
+      stats.syncErrors++;
+      failures++;
+      if (lagSince === 0) lagSince = Date.now();
+      // Backoff: 1 s, 2 s, 4 s … up to 30 s between attempts; frames stay in the WAL meanwhile.
+      const wait = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+      retryAt = Date.now() + wait;
+      const message = err instanceof Error ? err.message : String(err);
+      logger.log(
+        failures > 1 ? "WARN" : "ERROR",
+        "sync failed; will retry",
+        fields({
+          error: message,
+          lag_seconds: Math.round((Date.now() - lagSince) / 1000),
+          retry_in_ms: wait,
+        }),
+      );
+      // Storage trouble keeps the position: the frames wait in the WAL (our read
+      // transaction keeps them there) and the next attempt ships them. Anything else leaves
+      // the state unknown, so the next attempt starts over with a fresh snapshot.
+      const keep = err instanceof WalsyncError &&
+        (err.kind === "storage" || err.kind === "integrity");
+      if (lineage && !keep) reset(`error: ${message}`);
+    }
+  }
+
+  return {
+    status: () => ({
+      path: dbPath,
+      db: name,
+      generation: lineage?.generation,
+      txid: lineage?.txid,
+      lagSeconds: lagSince === 0 ? 0 : (Date.now() - lagSince) / 1000,
+      ...stats,
+    }),
+    tick,
+    async close() {
+      if (lineage && conns) {
+        try {
+          await ship();
+        } catch (err) {
+          logger.log(
+            "ERROR",
+            "final sync failed",
+            fields({ error: err instanceof Error ? err.message : String(err) }),
+          );
+        }
+      }
+      closeConnections(conns);
+      conns = null;
+    },
+  };
+}
+
+/** Watches databases until `options.signal` aborts, then ships what is pending and returns. */
+export async function watchDatabases(
+  storage: Storage,
+  paths: string[],
+  options: WatchOptions,
+): Promise<DatabaseWatcher[]> {
+  const names = new Map<string, string>();
+  for (const path of paths) {
+    const name = basename(path);
+    const other = names.get(name);
+    if (other !== undefined) {
+      throw new WalsyncError(
+        "usage",
+        `${other} and ${path} have the same name ${name} in the bucket; watch them with separate --bucket prefixes`,
+      );
+    }
+    names.set(name, path);
+  }
+  const limiter = createLimiter(options.maxConcurrentUploads);
+  const watchers = paths.map((path) => createWatcher(path, storage, limiter, options));
+  options.logger.log("INFO", "watching", {
+    databases: paths.length,
+    bucket: storage.location,
+    sync_interval_ms: options.syncIntervalMs,
+  });
+  while (!options.signal.aborted) {
+    const started = Date.now();
+    await Promise.all(watchers.map((w) => w.tick()));
+    const wait = Math.max(0, options.syncIntervalMs - (Date.now() - started));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      options.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+  await Promise.all(watchers.map((w) => w.close()));
+  options.logger.log("INFO", "stopped", { databases: paths.length });
+  return watchers;
+}
