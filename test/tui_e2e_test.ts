@@ -62,6 +62,8 @@ interface Pane {
   screen(escapes?: boolean): Promise<string>;
   /** Polls the screen until it shows `expected`; returns it. */
   waitFor(expected: string | RegExp, timeoutMs?: number): Promise<string>;
+  /** Process id of the command the shell is running (the wizard). */
+  foregroundPid(): Promise<number>;
   /** Ends the session. */
   close(): Promise<void>;
 }
@@ -127,6 +129,14 @@ async function openPane(cwd: string, env: Record<string, string> = {}): Promise<
         }
         await new Promise((r) => setTimeout(r, 50));
       }
+    },
+    async foregroundPid() {
+      const shell = (await tmux("display-message", "-p", "-t", name, "#{pane_pid}")).trim();
+      const out = await new Deno.Command("pgrep", { args: ["-P", shell], stdout: "piped" })
+        .output();
+      const pids = decoder.decode(out.stdout).trim().split("\n").filter(Boolean).map(Number);
+      assertEquals(pids.length, 1, `expected one command under the shell, found ${pids.join(" ")}`);
+      return pids[0];
     },
     async close() {
       await tmux("kill-session", "-t", name).catch(() => {});
@@ -374,35 +384,45 @@ e2e(
   },
 );
 
-e2e(
-  "Ctrl-C during a restore cancels it, leaves nothing behind, and gives the terminal back",
-  async () => {
+/** A ~150 MB database in its own bucket: big enough that a restore is still running when a test interrupts it. */
+let bigFixture: Promise<string> | undefined;
+function bigBucket(): Promise<string> {
+  bigFixture ??= (async () => {
     const { root } = await sharedFixture();
-    // Big enough (~150 MB) that the restore is still running when Ctrl-C arrives.
     const big = join(root, "big.db");
     await sqlite(
       big,
       `CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB);
-     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 150)
-     INSERT INTO blobs SELECT i, randomblob(1000000) FROM c;`,
+       WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 150)
+       INSERT INTO blobs SELECT i, randomblob(1000000) FROM c;`,
     );
-    const bigBucket = join(root, "bucket-big");
-    const snap = await walsync(["snapshot", big, "--bucket", `file://${bigBucket}`]);
+    const bucket = join(root, "bucket-big");
+    const snap = await walsync(["snapshot", big, "--bucket", `file://${bucket}`]);
     assertEquals(snap.code, 0, snap.stderr);
     await Deno.remove(big);
+    return bucket;
+  })();
+  return bigFixture;
+}
+
+/** Starts the wizard on the big database and accepts every default up to the running restore. */
+async function startBigRestore(pane: Pane): Promise<void> {
+  await pane.run(wizardCommand(`file://${await bigBucket()}`));
+  for (const step of ["Step 2 of 6", "Step 3 of 6", "Step 4 of 6", "Step 5 of 6"]) {
+    await pane.waitFor(step);
+    await pane.keys("Enter");
+  }
+  await pane.waitFor("Restoring big.db", 10_000);
+}
+
+e2e(
+  "Ctrl-C during a restore cancels it, leaves nothing behind, and gives the terminal back",
+  async () => {
+    const { root } = await sharedFixture();
     const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
     const pane = await openPane(out);
     try {
-      await pane.run(wizardCommand(`file://${bigBucket}`));
-      await pane.waitFor("Step 2 of 6");
-      await pane.keys("Enter");
-      await pane.waitFor("Step 3 of 6");
-      await pane.keys("Enter");
-      await pane.waitFor("Step 4 of 6");
-      await pane.keys("Enter");
-      await pane.waitFor("Step 5 of 6");
-      await pane.keys("Enter");
-      await pane.waitFor("Restoring big.db", 10_000);
+      await startBigRestore(pane);
       await pane.keys("C-c");
 
       const screen = await pane.waitFor(/EXIT=130\s*\nPROMPT\$/);
@@ -420,6 +440,22 @@ e2e(
     }
   },
 );
+
+e2e("a hang-up (the SSH connection dropping) mid-restore cleans up like Ctrl-C", async () => {
+  const { root } = await sharedFixture();
+  const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
+  const pane = await openPane(out);
+  try {
+    await startBigRestore(pane);
+    const wizard = await pane.foregroundPid();
+    Deno.kill(wizard, "SIGHUP");
+    const screen = await pane.waitFor(/EXIT=130\s*\nPROMPT\$/);
+    assertMatch(screen, /Restore cancelled/);
+    assertEquals(await filesIn(out), []);
+  } finally {
+    await pane.close();
+  }
+});
 
 e2e("an existing output needs y; n keeps it and asks for another path", async () => {
   const { root, bucketDir } = await sharedFixture();

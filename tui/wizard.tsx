@@ -6,6 +6,7 @@
  * nothing existing is replaced without a second, explicit confirmation.
  * @module
  */
+import process from "node:process";
 import { render } from "ink";
 import { ExitCode } from "../src/errors.ts";
 import { redact } from "../src/redact.ts";
@@ -26,12 +27,15 @@ export interface WizardOptions {
 
 // Signals that end a session without a key press: a closed SSH connection (HUP), `kill`
 // (TERM), and Ctrl-C arriving as a signal before the terminal is in raw mode (INT).
-const interruptSignals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const interruptSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 function subscribeSignals(handler: () => void): () => void {
-  for (const signal of interruptSignals) Deno.addSignalListener(signal, handler);
+  // Through node:process, not Deno.addSignalListener: ink's signal-exit re-raises a signal
+  // when it sees no other listener there, which would kill the process mid-restore and leave
+  // the temporary file behind.
+  for (const signal of interruptSignals) process.on(signal, handler);
   return () => {
-    for (const signal of interruptSignals) Deno.removeSignalListener(signal, handler);
+    for (const signal of interruptSignals) process.off(signal, handler);
   };
 }
 
