@@ -318,6 +318,24 @@ uiTest(
   },
 );
 
+uiTest("bucket: Esc stops waiting for a storage that does not answer", async () => {
+  let answer!: (storage: Storage) => void;
+  const w = await mount({
+    bucket: "s3://slow-bucket",
+    services: { openStorage: () => new Promise((resolve) => (answer = resolve)) },
+  });
+  await w.until("… Opening s3://slow-bucket");
+  await w.press(keys.esc);
+  let frame = await w.until("Enter open");
+  assertNotMatch(frame, /Opening/);
+  // A late answer to the abandoned wait changes nothing.
+  answer(fakeStorage());
+  await tick(50);
+  frame = w.frame();
+  assertMatch(frame, /Where are the backups\?/);
+  w.unmount();
+});
+
 uiTest("bucket: an empty bucket is reported, not shown as an empty list", async () => {
   const w = await mount({
     bucket: "file:///srv/empty",
@@ -412,7 +430,7 @@ uiTest(
     await w.until("Restore the state at a time");
     await w.type("2026-11-24T09:45");
     let frame = await w.until("✗");
-    assertMatch(frame, /Not an RFC 3339 time \(yet\)/);
+    assertMatch(frame, /✗ Not RFC 3339 yet; e\.g\. 2026-11-24T10:00:00Z/);
     await w.press(keys.enter); // refused: still here
     assertMatch(w.frame(), /Restore the state at a time/);
     await w.type(":00Z");

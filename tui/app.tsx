@@ -241,6 +241,11 @@ export function App(props: AppProps): ReactNode {
     }
   }, [services, props.progressInterval, props.cwd]);
 
+  const back = useCallback(() => {
+    ticket.current++;
+    dispatch({ type: "back" });
+  }, []);
+
   const quit = useCallback((code: number, message: string | null) => {
     ticket.current++;
     dispatch({ type: "quit", code, message });
@@ -261,6 +266,8 @@ export function App(props: AppProps): ReactNode {
 
   useInput((input, key) => {
     if (key.ctrl && input === "c") interrupt();
+    // The screens take no keys while waiting; Esc abandons the wait from any of them.
+    else if (key.escape && latest.current.busy) back();
   });
 
   useEffect(() => props.subscribeInterrupt?.(interrupt), [props.subscribeInterrupt, interrupt]);
@@ -276,11 +283,6 @@ export function App(props: AppProps): ReactNode {
     props.onExit(state.exit.code);
     exit();
   }, [state.exit]);
-
-  const back = useCallback(() => {
-    ticket.current++;
-    dispatch({ type: "back" });
-  }, []);
 
   const db = state.database;
   const location = state.storage?.location ?? state.bucketText;

@@ -23,7 +23,7 @@ export function checkTimestamp(text: string, earliest?: Date): TimestampCheck {
   if (!rfc3339.test(trimmed) || isNaN(time.getTime())) {
     return {
       ok: false,
-      message: "Not an RFC 3339 time (yet): e.g. 2026-11-24T10:00:00Z or 2026-11-24T12:00:00+02:00",
+      message: "Not RFC 3339 yet; e.g. 2026-11-24T10:00:00Z or 2026-11-24T12:00:00+02:00",
     };
   }
   if (earliest && !isNaN(earliest.getTime()) && time.getTime() < earliest.getTime()) {
