@@ -457,6 +457,86 @@ e2e("a hang-up (the SSH connection dropping) mid-restore cleans up like Ctrl-C",
   }
 });
 
+e2e("a point in the middle of the WAL restores exactly the commits up to it", async () => {
+  const { root } = await sharedFixture();
+  const live = join(root, "live.db");
+  await sqlite(live, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);");
+  const bucketDir = join(root, "bucket-wal");
+  const watch = new Deno.Command(deno, {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      mainTs,
+      "watch",
+      live,
+      "--bucket",
+      `file://${bucketDir}`,
+      "--sync-interval",
+      "100ms",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const objects = async (pattern: string): Promise<number> => {
+    const find = await new Deno.Command("find", {
+      args: [bucketDir, "-name", pattern],
+      stdout: "piped",
+    }).output();
+    return decoder.decode(find.stdout).split("\n").filter(Boolean).length;
+  };
+  const shipped = async (pattern: string, count: number, what: string): Promise<void> => {
+    const deadline = Date.now() + 15_000;
+    while ((await objects(pattern)) < count) {
+      if (Date.now() > deadline) throw new Error(`watch did not ship ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  try {
+    // Watch is ready once its first snapshot is up; then one commit per segment.
+    await shipped("*.db", 1, "its first snapshot");
+    for (let i = 1; i <= 3; i++) {
+      await sqlite(live, `INSERT INTO t(v) VALUES ('row ${i}')`);
+      await shipped("*.wal", i, `commit ${i}`);
+    }
+  } finally {
+    watch.kill("SIGTERM");
+    await watch.status;
+  }
+  const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });
+  const pane = await openPane(out);
+  try {
+    await pane.run(wizardCommand(`file://${bucketDir}`));
+    await pane.waitFor("Step 2 of 6");
+    await pane.keys("Enter");
+    let screen = await pane.waitFor("Step 3 of 6");
+    assertMatch(screen, /› Latest backup: txid 3,/);
+    // Rows: latest, a typed time, then newest first: 3-3, 2-2, 1-1, the snapshot.
+    await pane.keys("Down", "Down", "Down");
+    screen = await pane.waitFor(/^ › .*wal\s+txid 2-2\s/m);
+    await pane.keys("Enter");
+    await pane.waitFor("Step 4 of 6");
+    await pane.keys("Enter");
+    screen = await pane.waitFor("Step 5 of 6");
+    assertMatch(screen, /--txid 2\b/);
+    await pane.keys("Enter");
+    screen = await pane.waitFor("Enter or q exit");
+    assertMatch(screen, /State at txid 2,/);
+    assertMatch(screen, /t\s+2 rows/);
+    await pane.keys("q");
+    await pane.waitFor(/EXIT=0\s*\nPROMPT\$/);
+    const files = await filesIn(out);
+    assertEquals(files.length, 1);
+    assertEquals(
+      await sqlite(join(out, files[0]), "SELECT group_concat(v, ',') FROM t"),
+      "row 1,row 2",
+    );
+  } finally {
+    await pane.close();
+  }
+});
+
 e2e("an existing output needs y; n keeps it and asks for another path", async () => {
   const { root, bucketDir } = await sharedFixture();
   const out = await Deno.makeTempDir({ dir: root, prefix: "out-" });

@@ -55,7 +55,6 @@ function nextSteps(failure: Failure, verify: string): string[] {
     return [
       `Check every object of this backup: ${verify}`,
       "Press Esc and pick an earlier restore point (an older snapshot or generation may be intact).",
-      "Keep the damaged object for investigation; do not delete it yet.",
     ];
   }
   if (failure.kind === "storage") {

@@ -43,9 +43,9 @@ export function describeChoice(choice: PointChoice, database: ListedDatabase): s
         formatTime(latestBackupTime(database))
       })`;
     case "point":
-      return `${choice.point.kind} point txid ${choice.point.txidLast} (${
-        formatTime(choice.point.time)
-      })`;
+      return `txid ${choice.point.txidLast} (${
+        choice.point.kind === "snapshot" ? "snapshot" : "end of a WAL segment"
+      }, ${formatTime(choice.point.time)})`;
     case "timestamp":
       return `state at ${formatTime(choice.text)} (${choice.text})`;
   }
