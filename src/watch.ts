@@ -113,6 +113,8 @@ interface Lineage {
   txid: number;
   prevSha256: string;
   startedAt: number;
+  /** Inode of the `-wal` file `header` was read from (null before there was one). */
+  walInode: number | null;
 }
 
 /** The connections a watcher keeps open on one database. */
@@ -240,6 +242,7 @@ export function createWatcher(
     const c = conns;
     let header: WalHeader | null = null;
     let position: WalPosition | null = null;
+    let walInode: number | null = null;
     let generation: string;
     // Under the write lock nothing commits, so the reader's snapshot and the end of the
     // WAL's committed frames are the same point.
@@ -255,6 +258,7 @@ export function createWatcher(
       beginRead(c.readers[0]);
       c.active = 0;
       generation = newGenerationId();
+      walInode = await walInodeOf();
       const read = await readWalFile(walPath, null, null);
       if (read && !read.restarted) {
         header = read.header;
@@ -293,6 +297,7 @@ export function createWatcher(
         txid,
         prevSha256: written.sha256,
         startedAt: Date.now(),
+        walInode,
       };
       logger.log("INFO", "generation started", fields({ generation, reason, txid }));
       logger.log(
@@ -305,8 +310,29 @@ export function createWatcher(
     }
   }
 
+  async function walInodeOf(): Promise<number | null> {
+    try {
+      return (await Deno.stat(walPath)).ino;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  }
+
   /** Reads the WAL from our position; follows a restart when it is safe to. */
   async function readNew(l: Lineage): Promise<WalFileRead | "new-generation" | null> {
+    // `PRAGMA wal_checkpoint(TRUNCATE)` empties the WAL in place (same inode) once every frame
+    // is backfilled; like any restart it can only happen after we shipped them (module
+    // comment). A WAL that is gone, or a different file, is something else: start over.
+    const inode = await walInodeOf();
+    if (l.header !== null && inode === null) {
+      pendingReason = "the WAL file disappeared while watched";
+      return "new-generation";
+    }
+    if (l.walInode !== null && inode !== null && inode !== l.walInode) {
+      pendingReason = "the WAL file was replaced while watched";
+      return "new-generation";
+    }
     let read = await readWalFile(walPath, l.header, l.position);
     for (let i = 0; i < 3 && read?.restarted; i++) {
       if (read.header.pageSize !== l.pageSize) return "new-generation";
@@ -315,19 +341,16 @@ export function createWatcher(
       l.position = walStartPosition(read.header);
       read = await readWalFile(walPath, l.header, l.position);
     }
-    if (read === null) {
-      if (l.header !== null) {
-        pendingReason = "the WAL file disappeared while watched";
-        return "new-generation";
-      }
-      return null;
-    }
+    // Shorter than a header: truncated (checked above that it is the same file), or just
+    // created; the next read sees the new header.
+    if (read === null) return null;
     if (read.restarted) return "new-generation";
     if (l.header === null) {
       if (read.header.pageSize !== l.pageSize) return "new-generation";
       l.header = read.header;
       l.position = walStartPosition(read.header);
     }
+    l.walInode ??= inode;
     return read;
   }
 
