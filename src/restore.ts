@@ -18,7 +18,7 @@ import { meta } from "./layout.ts";
 import { readObject } from "./object.ts";
 import { parseSegmentMetadata } from "./segment.ts";
 import type { Storage } from "./storage.ts";
-import { createFrameApplier } from "./wal.ts";
+import { createFrameApplier, WalFormatError } from "./wal.ts";
 
 /** Which state to restore; the latest when both are absent. */
 export interface RestoreTarget {
@@ -305,9 +305,24 @@ export async function applyPlan(
         ? plan.stopTxid - info.txidFirst + 1
         : undefined;
       const applier = createFrameApplier(file, info, stopAfter);
-      for await (const chunk of read.body) await applier.write(chunk);
+      try {
+        for await (const chunk of read.body) await applier.write(chunk);
+      } catch (err) {
+        // Damaged frames stop the applier before the digest can be checked at the end.
+        if (err instanceof WalFormatError) {
+          throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
+        }
+        throw err;
+      }
       const digest = read.finish();
-      await applier.finish();
+      try {
+        await applier.finish();
+      } catch (err) {
+        if (err instanceof WalFormatError) {
+          throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
+        }
+        throw err;
+      }
       done += digest.size;
       prevSha256 = digest.sha256;
       reached = stopAfter === undefined ? info.txidLast : info.txidFirst + stopAfter - 1;
