@@ -2,7 +2,8 @@
 # Installs what Walsync's development and tests need, on a brand-new Debian machine (as
 # root) or on one that already has it all, in which case it only checks and is quick:
 #   - deno 2.9.6 (from the npm registry when no deno 2.9.6 is on PATH)
-#   - MinIO, for the S3 tests (built with `go install` when no binary is found)
+#   - MinIO, for the S3 tests (built with `go install` when no binary is found; skipped
+#     when WALSYNC_NO_MINIO=1, as the demo does)
 #   - the sqlite3 CLI and tmux (apt-get, only when missing)
 #   - the npm packages pinned in deno.lock (`deno install --frozen`)
 #
@@ -122,7 +123,7 @@ _walsync_install_deps() {
   repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
   _walsync_ensure_apt_tools &&
     _walsync_ensure_deno &&
-    _walsync_ensure_minio &&
+    { [ "${WALSYNC_NO_MINIO:-}" = "1" ] || _walsync_ensure_minio; } &&
     _walsync_ensure_npm_packages "$repo"
 }
 
