@@ -134,12 +134,13 @@ interface Calls {
   opened: string[];
   restores: { db: string; options: RestoreOptions }[];
   discarded: string[];
+  swept: string[];
 }
 
 function fakeServices(
   overrides: Partial<WizardServices> = {},
 ): { services: WizardServices; calls: Calls } {
-  const calls: Calls = { opened: [], restores: [], discarded: [] };
+  const calls: Calls = { opened: [], restores: [], discarded: [], swept: [] };
   const services: WizardServices = {
     openStorage(bucket) {
       calls.opened.push(bucket);
@@ -162,6 +163,10 @@ function fakeServices(
     discard(path) {
       calls.discarded.push(path);
       return Promise.resolve();
+    },
+    sweep(output) {
+      calls.swept.push(output);
+      return Promise.resolve([]);
     },
     now: () => now,
     ...overrides,
@@ -653,6 +658,29 @@ uiTest("restore: Ctrl-C cancels a running restore through cancelled() and exits 
 });
 
 uiTest(
+  "restore: a second Ctrl-C stops a stalled restore at once and sweeps its temporary file",
+  async () => {
+    const w = await mount({
+      bucket: "file:///srv/backups",
+      // A download that has stalled: no bytes, never settles.
+      services: { restore: () => new Promise<RestoreResult>(() => {}) },
+    });
+    await toSummary(w);
+    await w.press(keys.enter);
+    await w.until("Restoring app.db");
+    await w.press(keys.ctrlC);
+    const frame = await w.until("Cancelling");
+    assertMatch(frame, /Ctrl-C again: stop without waiting/);
+    assertEquals(w.exitCode(), undefined);
+    await w.press(keys.ctrlC);
+    await w.until("Restore stopped. The temporary file was removed");
+    assertEquals(w.calls.swept, ["/home/op/app-restored-20261124T101500Z.db"]);
+    assertEquals(w.exitCode(), 130);
+    w.unmount();
+  },
+);
+
+uiTest(
   "restore: a cancel that arrives after the restore finished removes the new file",
   async () => {
     let finish!: () => void;
@@ -812,6 +840,61 @@ uiTest(
     }
   },
 );
+
+uiTest(
+  "keys typed ahead for one screen never act on the next, which has not been seen",
+  async () => {
+    const { services, calls } = fakeServices();
+    const app = render(
+      <App services={services} bucket="file:///srv/backups" cwd="/home/op" onExit={() => {}} />,
+    );
+    for (
+      let i = 0;
+      i < 200 && !plain(app.lastFrame()).includes("Choose a database");
+      i++
+    ) await tick(10);
+    await tick();
+    // Five Enters at once would walk through every default to a restore; only the first counts.
+    for (let i = 0; i < 5; i++) app.stdin.write(keys.enter);
+    await tick(150);
+    assertMatch(plain(app.lastFrame()), /Choose the point to restore/);
+    assertEquals(calls.restores, []);
+    // Ctrl-C typed ahead is never dropped.
+    app.stdin.write(keys.enter);
+    app.stdin.write(keys.ctrlC);
+    await tick(150);
+    assertMatch(plain(app.lastFrame()), /Quit\. Nothing was restored/);
+    app.unmount();
+  },
+);
+
+uiTest("keys typed ahead in one burst act on the screen as each previous key left it", async () => {
+  const many = [database("billing.db"), database("orders.db"), database("payments.db")];
+  const { services, calls } = fakeServices({ listDatabases: () => Promise.resolve(many) });
+  const app = render(
+    <App services={services} bucket="file:///srv/backups" cwd="/home/op" onExit={() => {}} />,
+  );
+  const burst = (...sequence: string[]) => {
+    // Same tick, no waiting: what a slow SSH link delivers after a pause.
+    for (const key of sequence) app.stdin.write(key);
+  };
+  const until = async (text: string) => {
+    for (let i = 0; i < 200 && !plain(app.lastFrame()).includes(text); i++) await tick(10);
+    assertMatch(plain(app.lastFrame()), new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    await tick();
+  };
+  await until("Choose a database");
+  burst("p", "a", "y", keys.enter);
+  await until("Choose the point to restore");
+  assertMatch(plain(app.lastFrame()), /payments\.db/);
+  burst(keys.down, keys.down, keys.down, keys.enter);
+  await until("Where should the restored database go?");
+  app.stdin.write(keys.enter);
+  await until("Ready to restore");
+  assertMatch(plain(app.lastFrame()), /--txid 20/);
+  assertEquals(calls.restores, []);
+  app.unmount();
+});
 
 uiTest(
   "NO_COLOR: screens carry no colour codes and still say everything in symbols and words",
@@ -979,6 +1062,26 @@ Deno.test("quitting exits 130 before a restore, 0 after one, and the error's cod
   assertEquals(quitCode(state), 5);
   assertEquals(wizardReducer(state, { type: "back" }).step, "point");
   assertEquals(quitCode({ ...state, step: "result" }), 0);
+});
+
+Deno.test("sweeping removes only the temporary files of a restore into that output", async () => {
+  const { realServices } = await import("../tui/services.ts");
+  const dir = await Deno.makeTempDir({ prefix: "walsync-tui-" });
+  try {
+    const keep = [
+      "app.db",
+      "restored.db",
+      ".other.db.walsync-0123abcd.tmp",
+      ".restored.db.walsync-notes.txt",
+    ];
+    const gone = [".restored.db.walsync-0123abcd.tmp", ".restored.db.walsync-0123abcd.tmp-wal"];
+    for (const name of [...keep, ...gone]) await Deno.writeTextFile(`${dir}/${name}`, "x");
+    const removed = await realServices({}).sweep(`${dir}/restored.db`);
+    assertEquals(removed.sort(), gone.map((name) => `${dir}/${name}`).sort());
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), keep.sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("the row report opens the restored file read-only and leaves no -wal or -shm beside it", async () => {

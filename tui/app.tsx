@@ -4,7 +4,7 @@
  * their results; the step components only show state and report keys.
  * @module
  */
-import { Box, Text, useApp, useInput } from "ink";
+import { Box, Text, useApp } from "ink";
 import { resolve } from "node:path";
 import { type ReactNode, useCallback, useEffect, useReducer, useRef } from "react";
 import { parseBucket } from "../src/bucket.ts";
@@ -30,7 +30,9 @@ import {
   wizardReducer,
 } from "./state.ts";
 import { SummaryStep } from "./summary_step.tsx";
+import type { TableReport } from "./table_report.ts";
 import { useTheme } from "./theme.tsx";
+import { KeyProvider, useDiscardKeysOnChange, useKeys } from "./keys.tsx";
 
 /** Props of {@link App}. */
 export interface AppProps {
@@ -62,8 +64,16 @@ function targetOf(choice: PointChoice): RestoreTarget {
 
 const nothingWritten = "Nothing was restored and no file was written.";
 
-/** The whole wizard. */
+/** The whole wizard, taking keys one at a time (see `keys.tsx`). */
 export function App(props: AppProps): ReactNode {
+  return (
+    <KeyProvider>
+      <Wizard {...props} />
+    </KeyProvider>
+  );
+}
+
+function Wizard(props: AppProps): ReactNode {
   const { services } = props;
   const theme = useTheme();
   const { exit } = useApp();
@@ -224,7 +234,7 @@ export function App(props: AppProps): ReactNode {
         }
         return;
       }
-      let tables;
+      let tables: TableReport | string;
       try {
         tables = await services.inspect(result.output);
       } catch (err) {
@@ -254,17 +264,35 @@ export function App(props: AppProps): ReactNode {
   const interrupt = useCallback(() => {
     const s = latest.current;
     if (s.exit) return;
-    if (s.step === "restore") {
+    if (s.step === "restore" && !s.cancelling) {
       // Stop the restore and wait for it to clean up before ending.
       cancelRequested.current = true;
-      if (!s.cancelling) dispatch({ type: "cancelRequested" });
+      dispatch({ type: "cancelRequested" });
+      return;
+    }
+    if (s.step === "restore") {
+      // Asked twice: a stalled download may not notice the cancel for a long time, so stop
+      // now and remove the temporary file here instead of in the restore.
+      ticket.current++;
+      const where = resolve(props.cwd, s.output!);
+      services.sweep(where).catch(() => []).then(() =>
+        dispatch({
+          type: "quit",
+          code: interruptedExitCode,
+          message: `Restore stopped. The temporary file was removed; ${where} was not ${
+            s.force ? "touched" : "created"
+          }.`,
+        })
+      );
       return;
     }
     const code = quitCode(s);
     quit(code, s.step === "result" || s.step === "failed" ? null : `Quit. ${nothingWritten}`);
-  }, [quit]);
+  }, [quit, services, props.cwd]);
 
-  useInput((input, key) => {
+  useDiscardKeysOnChange(`${state.step} ${state.busy !== null} ${state.existing !== null}`);
+
+  useKeys((input, key) => {
     if (key.ctrl && input === "c") interrupt();
     // The screens take no keys while waiting; Esc abandons the wait from any of them.
     else if (key.escape && latest.current.busy) back();

@@ -3,7 +3,7 @@
  * the start of its SHA256; typing filters the list (buckets can hold hundreds).
  * @module
  */
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import { type ReactNode, useState } from "react";
 import type { ListedDatabase } from "../src/list.ts";
 import { formatBytes } from "../src/progress.ts";
@@ -12,6 +12,7 @@ import { Frame } from "./frame.tsx";
 import { type ListRow, moveSelection, SelectList } from "./select_list.tsx";
 import { printable } from "./text_field.tsx";
 import { useTheme } from "./theme.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** Props of {@link DatabaseStep}. */
 export interface DatabaseStepProps {
@@ -57,7 +58,7 @@ export function DatabaseStep(props: DatabaseStepProps): ReactNode {
   const current = Math.min(selected, Math.max(0, shown.length - 1));
   const nameWidth = Math.min(24, Math.max(4, ...props.databases.map((db) => db.name.length)));
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.escape) return props.onBack();
     if (key.return) {
       if (shown[current]) props.onChoose(shown[current]);
@@ -81,7 +82,7 @@ export function DatabaseStep(props: DatabaseStepProps): ReactNode {
       setFilter((f) => f + text);
       setSelected(0);
     }
-  }, { isActive: props.busy === null });
+  }, props.busy === null);
 
   const header = [
     "NAME".padEnd(nameWidth),

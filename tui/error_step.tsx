@@ -3,12 +3,13 @@
  * and what to do next. A checksum failure gets the loudest version.
  * @module
  */
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { ReactNode } from "react";
 import { shellQuote } from "./command_line.ts";
 import type { Failure } from "./failure.ts";
 import { Frame } from "./frame.tsx";
 import { useTheme } from "./theme.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** Props of {@link ErrorStep}. */
 export interface ErrorStepProps {
@@ -73,10 +74,10 @@ function nextSteps(failure: Failure, verify: string): string[] {
 export function ErrorStep(props: ErrorStepProps): ReactNode {
   const theme = useTheme();
   const { failure } = props;
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.escape) props.onBack();
     else if (key.return || input === "q") props.onDone();
-  }, { isActive: !props.final });
+  }, !props.final);
   const verify = `walsync verify ${shellQuote(props.db)} --bucket ${shellQuote(props.bucket)}`;
   const integrity = failure.kind === "integrity";
   return (

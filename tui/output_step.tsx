@@ -3,11 +3,12 @@
  * exists needs a second, explicit `y` before it may be replaced.
  * @module
  */
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { ReactNode } from "react";
 import { Frame } from "./frame.tsx";
 import { TextField } from "./text_field.tsx";
 import { useTheme } from "./theme.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** Props of {@link OutputStep}. */
 export interface OutputStepProps {
@@ -40,14 +41,14 @@ export function OutputStep(props: OutputStepProps): ReactNode {
   const theme = useTheme();
   const asking = props.existing !== null;
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (asking) {
       if (input === "y" || input === "Y") props.onConfirm();
       else if (input === "n" || input === "N" || key.escape) props.onDecline();
       return;
     }
     if (key.escape) props.onBack();
-  }, { isActive: props.busy === null });
+  }, props.busy === null);
 
   return (
     <Frame

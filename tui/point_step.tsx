@@ -3,7 +3,7 @@
  * (checked as it is typed), then every listed restore point, newest first.
  * @module
  */
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import { type ReactNode, useState } from "react";
 import type { ListedDatabase, RestorePoint } from "../src/list.ts";
 import { generationTime } from "../src/layout.ts";
@@ -16,6 +16,7 @@ import { TextField } from "./text_field.tsx";
 import { useTheme } from "./theme.tsx";
 import { checkTimestamp } from "./timestamp.ts";
 import { latestBackupTime } from "./database_step.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** Props of {@link PointStep}. */
 export interface PointStepProps {
@@ -98,7 +99,7 @@ export function PointStep(props: PointStepProps): ReactNode {
     ...newestFirst.map((p) => ({ id: p.key, label: pointLabel(p, generations) })),
   ];
 
-  useInput((_input, key) => {
+  useKeys((_input, key) => {
     if (key.escape) return props.onBack();
     if (key.return) {
       if (selected === 0) return props.onChoose({ kind: "latest" });
@@ -107,12 +108,12 @@ export function PointStep(props: PointStepProps): ReactNode {
     }
     const moved = moveSelection(selected, key, rows.length, listHeight);
     if (moved !== null) setSelected(moved);
-  }, { isActive: !typing });
+  }, !typing);
 
   // Esc in the time prompt goes back to the list, one step, as everywhere else.
-  useInput((_input, key) => {
+  useKeys((_input, key) => {
     if (key.escape) setTyping(false);
-  }, { isActive: typing });
+  }, typing);
 
   const context = `Bucket ${props.location} · ${props.database.name}`;
   if (typing) {
@@ -131,8 +132,10 @@ export function PointStep(props: PointStepProps): ReactNode {
           <TextField
             value={timeText}
             onChange={setTimeText}
-            onSubmit={() => {
-              if (verdict.ok) props.onChoose({ kind: "timestamp", text: timeText.trim() });
+            onSubmit={(text) => {
+              if (checkTimestamp(text, earliest).ok) {
+                props.onChoose({ kind: "timestamp", text: text.trim() });
+              }
             }}
             active
             placeholder="2026-11-24T10:00:00Z"

@@ -58,7 +58,9 @@ export function RestoreStep(props: RestoreStepProps): ReactNode {
       title={`Restoring ${props.db}`}
       step={6}
       context={props.context}
-      hints={props.cancelling ? null : "Ctrl-C cancel (nothing is kept)"}
+      hints={props.cancelling
+        ? "Ctrl-C again: stop without waiting"
+        : "Ctrl-C cancel (nothing is kept)"}
     >
       <Text>{`To ${props.output}`}</Text>
       <Box marginTop={1}>

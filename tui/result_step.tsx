@@ -3,7 +3,7 @@
  * so the operator knows for certain before pointing anything at it.
  * @module
  */
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { ReactNode } from "react";
 import type { RestoreResult } from "../src/restore.ts";
 import { formatBytes } from "../src/progress.ts";
@@ -11,6 +11,7 @@ import { formatCount, shortDigest, truncate } from "./format.ts";
 import { Frame } from "./frame.tsx";
 import type { TableReport } from "./table_report.ts";
 import { useTheme } from "./theme.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** Props of {@link ResultStep}. */
 export interface ResultStepProps {
@@ -30,9 +31,9 @@ export interface ResultStepProps {
 export function ResultStep(props: ResultStepProps): ReactNode {
   const theme = useTheme();
   const { result, tables } = props;
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.return || key.escape || input === "q") props.onDone();
-  }, { isActive: !props.final });
+  }, !props.final);
   const objects = 1 + result.segments.length;
   return (
     <Frame

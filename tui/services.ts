@@ -3,7 +3,7 @@
  * talks to storage and the file system; component tests pass in-memory fakes.
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { openBucket, type S3Settings } from "../src/bucket.ts";
 import { usageError } from "../src/errors.ts";
 import {
@@ -40,6 +40,11 @@ export interface WizardServices {
   inspect(path: string): Promise<TableReport>;
   /** Deletes a file the wizard itself just created (a restore that finished after a cancel). */
   discard(path: string): Promise<void>;
+  /**
+   * Deletes the temporary files a restore into `output` is writing (used when the operator
+   * will not wait for a stuck restore to stop by itself); returns the paths removed.
+   */
+  sweep(output: string): Promise<string[]>;
   /** The current time (fixed in tests so default file names are predictable). */
   now(): Date;
 }
@@ -93,6 +98,21 @@ export function realServices(settings: S3Settings): WizardServices {
     inspect: (path) => Promise.resolve().then(() => tableReport(path)),
     async discard(path) {
       await Deno.remove(path).catch(() => {});
+    },
+    async sweep(output) {
+      const absolute = resolve(output);
+      // The restore writes `.<name>.walsync-<8 hex>.tmp` beside the output (see restore.ts).
+      const prefix = `.${basename(absolute)}.walsync-`;
+      const removed: string[] = [];
+      for await (const entry of Deno.readDir(dirname(absolute))) {
+        const name = entry.name;
+        if (
+          !entry.isFile || !name.startsWith(prefix) || !/\.tmp(-wal|-shm|-journal)?$/.test(name)
+        ) continue;
+        const path = join(dirname(absolute), name);
+        await Deno.remove(path).then(() => removed.push(path), () => {});
+      }
+      return removed;
     },
     now: () => new Date(),
   };

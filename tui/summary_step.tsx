@@ -3,11 +3,12 @@
  * line, before anything is written.
  * @module
  */
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { ReactNode } from "react";
 import { commandLines } from "./command_line.ts";
 import { Frame } from "./frame.tsx";
 import { useTheme } from "./theme.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** Props of {@link SummaryStep}. */
 export interface SummaryStepProps {
@@ -32,7 +33,7 @@ export interface SummaryStepProps {
 /** The last look before the restore. */
 export function SummaryStep(props: SummaryStepProps): ReactNode {
   const theme = useTheme();
-  useInput((_input, key) => {
+  useKeys((_input, key) => {
     if (key.return) props.onStart();
     else if (key.escape) props.onBack();
   });

@@ -3,10 +3,11 @@
  * Ctrl-U / Ctrl-K / Ctrl-W as in a shell. The value is owned by the caller.
  * @module
  */
-import { Text, useInput } from "ink";
+import { Text } from "ink";
 import type { Key } from "ink";
 import { type ReactNode, useRef, useState } from "react";
 import { useTheme } from "./theme.tsx";
+import { useKeys } from "./keys.tsx";
 
 /** A line being edited: its text and the cursor position in it. */
 export interface LineEdit {
@@ -87,7 +88,7 @@ export function TextField(props: TextFieldProps): ReactNode {
     line.current = { value: props.value, cursor: props.value.length };
   }
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.return) {
       props.onSubmit(line.current.value);
       return;
@@ -98,7 +99,7 @@ export function TextField(props: TextFieldProps): ReactNode {
     line.current = next;
     setCursor(next.cursor);
     if (changed) props.onChange(next.value);
-  }, { isActive: props.active });
+  }, props.active);
 
   const value = props.value;
   const at = Math.min(line.current.cursor, value.length);
