@@ -220,11 +220,14 @@ interface Fixture {
 }
 
 let fixture: Promise<Fixture> | undefined;
+/** Set as soon as the fixture directory exists, for the clean-up at exit. */
+let fixtureRoot: string | undefined;
 
 /** A database with a few thousand rows and an index, backed up by `walsync snapshot`. */
 function sharedFixture(): Promise<Fixture> {
   fixture ??= (async () => {
     const root = await Deno.makeTempDir({ prefix: "walsync-tui-e2e-" });
+    fixtureRoot = root;
     const source = join(root, "app.db");
     await sqlite(
       source,
@@ -662,18 +665,27 @@ e2e("MinIO: the default restore works against S3 storage", async () => {
   }
 });
 
-// Last: remove the tmux server and the fixture.
-Deno.test({
-  name: "(clean up the terminal tests)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!tmuxMissing) {
-      await tmux("kill-server").catch(() => {});
-      // tmux can leave its socket file behind.
-      const dir = `${Deno.env.get("TMUX_TMPDIR") ?? "/tmp"}/tmux-${Deno.uid()}`;
-      await Deno.remove(`${dir}/${socket}`).catch(() => {});
+// When the test process ends, however it ends (a filtered run, a failure): remove the tmux
+// server, its socket file and the fixture directory.
+globalThis.addEventListener("unload", () => {
+  if (!tmuxMissing) {
+    try {
+      new Deno.Command("tmux", {
+        args: ["-L", socket, "kill-server"],
+        stdout: "null",
+        stderr: "null",
+      })
+        .outputSync();
+      Deno.removeSync(`${Deno.env.get("TMUX_TMPDIR") ?? "/tmp"}/tmux-${Deno.uid()}/${socket}`);
+    } catch {
+      // no server was started, or it removed its socket itself
     }
-    if (fixture) await Deno.remove((await fixture).root, { recursive: true }).catch(() => {});
-  },
+  }
+  if (fixtureRoot) {
+    try {
+      Deno.removeSync(fixtureRoot, { recursive: true });
+    } catch {
+      // already gone
+    }
+  }
 });
