@@ -66,21 +66,21 @@ function pointLabel(point: RestorePoint, generations: string[]): string {
   return cells.join("  ");
 }
 
+/** The row a choice made earlier sits on: latest 0, typed time 1, then the points. */
+function initialRow(choice: PointChoice, newestFirst: RestorePoint[]): number {
+  if (choice.kind === "latest") return 0;
+  if (choice.kind === "timestamp") return 1;
+  const index = newestFirst.findIndex((p) => p.key === choice.point.key);
+  return index < 0 ? 0 : index + 2;
+}
+
 /** The restore point list, and the typed-time prompt behind its second row. */
 export function PointStep(props: PointStepProps): ReactNode {
   const theme = useTheme();
   const newestFirst = [...props.points].reverse();
   const generations = [...new Set(props.points.map((p) => p.generation))].sort();
   const earliest = generations.length > 0 ? generationTime(generations[0]) : undefined;
-  const initial = props.choice.kind === "latest"
-    ? 0
-    : props.choice.kind === "timestamp"
-    ? 1
-    : Math.max(
-      0,
-      newestFirst.findIndex((p) => p.key === (props.choice as { point: RestorePoint }).point.key) +
-        2,
-    );
+  const initial = initialRow(props.choice, newestFirst);
   const [selected, setSelected] = useState(initial);
   const [typing, setTyping] = useState(false);
   const [timeText, setTimeText] = useState(

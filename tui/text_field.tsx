@@ -81,8 +81,8 @@ export interface TextFieldProps {
 export function TextField(props: TextFieldProps): ReactNode {
   const theme = useTheme();
   const [cursor, setCursor] = useState(props.value.length);
-  // Keys can arrive faster than renders; editing the latest line (not the rendered one)
-  // keeps fast typing and pastes from losing characters.
+  // The line being edited is kept here, not only in props: the parent's copy catches up one
+  // render later, and the cursor must survive a parent that replaces the text (a default).
   const line = useRef<LineEdit>({ value: props.value, cursor });
   if (line.current.value !== props.value) {
     line.current = { value: props.value, cursor: props.value.length };
