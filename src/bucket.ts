@@ -16,6 +16,12 @@ export interface S3Settings {
   endpoint?: string;
   /** Region; falls back to `AWS_REGION`, then `us-east-1`. */
   region?: string;
+  /** Static credentials; the SDK's default chain when absent. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Server-side encryption for every object written. */
+  sse?: "AES256" | "aws:kms";
+  /** KMS key id for `sse: "aws:kms"`. */
+  sseKmsKeyId?: string;
 }
 
 /** A parsed `--bucket` value. */

@@ -3,9 +3,9 @@
  * or one JSON document, and returns the exit code. Everything printed passes through `redact`.
  * @module
  */
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { bucketForms, openBucket } from "./bucket.ts";
+import { bucketForms, openBucket, parseBucket } from "./bucket.ts";
 import { ExitCode, usageError, WalsyncError } from "./errors.ts";
 import { listDatabases, listRestorePoints } from "./list.ts";
 import { formatBytes, progress } from "./progress.ts";
@@ -15,7 +15,17 @@ import { takeSnapshot } from "./snapshot.ts";
 import type { Storage } from "./storage.ts";
 import { verifyDatabase } from "./verify.ts";
 import { stderrLogger } from "./log.ts";
-import { watchDatabases, watchDefaults } from "./watch.ts";
+import { watchDefaults } from "./watch.ts";
+import {
+  type DatabaseConfig,
+  durationMs,
+  explainConfig,
+  loadConfig,
+  type WalsyncConfig,
+} from "./config.ts";
+import { runService } from "./service.ts";
+import { runDrill } from "./drill.ts";
+import { bucketStatus } from "./status.ts";
 
 /** Version printed by `walsync --version`. */
 export const version = "0.1.0";
@@ -66,12 +76,88 @@ function dbName(path: string): string {
   return name;
 }
 
+/** Flags of `walsync watch`. */
+interface WatchFlags extends BucketOptions {
+  config?: string;
+  syncInterval: string;
+  snapshotInterval: string;
+  retention: string;
+  drillInterval: string;
+  metricsAddr?: string;
+  checkpointSize: string;
+  maxUploads: string;
+  jsonLogs?: boolean;
+}
+
+/** The configuration `watch` runs: from --config, or from its arguments and flags. */
+async function watchConfig(paths: string[], options: WatchFlags): Promise<WalsyncConfig> {
+  if (options.config !== undefined) {
+    if (paths.length > 0 || options.bucket !== undefined) {
+      throw usageError(
+        "give databases and --bucket either on the command line or in --config, not both",
+      );
+    }
+    const config = await loadConfig(options.config);
+    if (options.metricsAddr !== undefined) config.metricsAddr = options.metricsAddr;
+    return config;
+  }
+  if (paths.length === 0) {
+    throw usageError("watch needs at least one database path (or --config walsync.yml)");
+  }
+  const bucket = options.bucket ?? Deno.env.get("WALSYNC_BUCKET");
+  if (!bucket) throw usageError(`--bucket is required; give ${bucketForms}`);
+  parseBucket(bucket);
+  const syncIntervalMs = parseDuration("--sync-interval", options.syncInterval);
+  if (syncIntervalMs < 10) throw usageError("--sync-interval must be at least 10ms");
+  const checkpointBytes = Number(options.checkpointSize);
+  if (!Number.isSafeInteger(checkpointBytes) || checkpointBytes < 4096) {
+    throw usageError(
+      `--checkpoint-size ${options.checkpointSize} must be a byte count of at least 4096`,
+    );
+  }
+  const maxConcurrentUploads = Number(options.maxUploads);
+  if (!Number.isSafeInteger(maxConcurrentUploads) || maxConcurrentUploads < 1) {
+    throw usageError(`--max-uploads ${options.maxUploads} must be a whole number of at least 1`);
+  }
+  const names = new Map<string, string>();
+  const databases = paths.map((path): DatabaseConfig => {
+    const name = dbName(path);
+    const other = names.get(name);
+    if (other !== undefined) {
+      throw usageError(
+        `${other} and ${path} have the same name ${name} in the bucket; use a config file with name: for one of them`,
+      );
+    }
+    names.set(name, path);
+    return {
+      path: resolve(path),
+      name,
+      syncIntervalMs,
+      snapshotIntervalMs: parseDuration("--snapshot-interval", options.snapshotInterval),
+      checkpointBytes,
+      retentionMs: parseDuration("--retention", options.retention),
+      drillIntervalMs: parseDuration("--drill-interval", options.drillInterval),
+      replicas: [{ bucket, s3: { endpoint: options.endpoint, region: options.region } }],
+    };
+  });
+  // The bucket is checked once up front so that a typo fails at start, not in the logs.
+  const storage = await storageFrom(options);
+  storage.close();
+  return {
+    file: "(command line)",
+    metricsAddr: options.metricsAddr,
+    maxConcurrentUploads,
+    databases,
+  };
+}
+
 /** Parses a duration such as `1s`, `500ms`, `10m`, `24h` (a bare number is seconds) into milliseconds. */
 export function parseDuration(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw usageError(`${flag} ${text} is not a duration; give e.g. 500ms, 1s, 10m or 24h`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
-  return Math.round(Number(m[1]) * unit);
+  const ms = durationMs(text);
+  if (ms === null) {
+    throw usageError(`${flag} ${text} is not a duration; give e.g. 500ms, 1s, 10m or 24h`);
+  }
+  return ms;
 }
 
 /** Parses `--txid` / `--timestamp` into a restore target; throws usage errors for bad values. */
@@ -267,6 +353,10 @@ Examples:
       .description(
         "check every object of a database's backup (digest, size, header, chain) without restoring",
       )
+      .option(
+        "--deep",
+        "also run a restore drill: apply the latest state in a temporary directory and run integrity_check",
+      )
       .addHelpText(
         "after",
         `
@@ -275,15 +365,32 @@ Examples:
   walsync verify app.db --bucket s3://backups/app
   walsync verify app.db -b file:///srv/backups --json | jq .failures`,
       ),
-  ).action(async (dbArg: string, options: BucketOptions) => {
+  ).action(async (dbArg: string, options: BucketOptions & { deep?: boolean }) => {
     const storage = await storageFrom(options);
     const bar = byteProgress("Verifying", options.json);
     try {
       const report = await verifyDatabase(storage, dbName(dbArg), { onBytes: bar.onBytes });
       bar.done();
+      const drill = options.deep ? await runDrill(storage, dbName(dbArg)) : undefined;
+      if (drill && !drill.ok) {
+        report.failures.push({
+          key: `${dbName(dbArg)} (restore drill)`,
+          problem: drill.error ?? "failed",
+        });
+      } else if (drill && !options.json) {
+        out(
+          `✓ Restore drill: txid ${drill.txid} applied from ${drill.objects} objects, integrity_check ok (${drill.durationMs} ms)`,
+        );
+      }
       const ok = report.failures.length === 0;
       if (options.json) {
-        printJson({ ok, command: "verify", bucket: storage.location, ...report });
+        printJson({
+          ok,
+          command: "verify",
+          bucket: storage.location,
+          ...report,
+          ...(drill ? { drill } : {}),
+        });
       } else if (ok) {
         out(
           `✓ All checksums valid: ${report.objects} objects, ${
@@ -393,13 +500,24 @@ Examples:
 
   addBucketOptions(
     program.command("watch")
-      .argument("<db...>", "one or more SQLite databases to back up continuously")
+      .argument("[db...]", "one or more SQLite databases to back up continuously (or use --config)")
       .description("continuously ship every commit of live databases until SIGTERM or SIGINT")
+      .option("-c, --config <file>", "read databases, replicas and settings from a walsync.yml")
       .option("--sync-interval <duration>", "how often new commits are shipped", "1s")
       .option(
         "--snapshot-interval <duration>",
         "how often a fresh full snapshot is taken (0 = never)",
         "24h",
+      )
+      .option(
+        "--retention <duration>",
+        "keep what restores any point of this window, delete older generations (0 = keep all)",
+        "0",
+      )
+      .option("--drill-interval <duration>", "run a restore drill this often (0 = never)", "0")
+      .option(
+        "--metrics-addr <host:port>",
+        "serve Prometheus metrics at /metrics (off by default; host defaults to 127.0.0.1)",
       )
       .option(
         "--checkpoint-size <bytes>",
@@ -419,32 +537,11 @@ Runs in the foreground (for systemd, a container or a terminal); one log line pe
 On SIGTERM or SIGINT it ships what is pending and exits 0.
 Examples:
   walsync watch /var/lib/app/app.db --bucket s3://backups/app
-  walsync watch a.db b.db c.db -b file:///srv/backups --sync-interval 500ms --json-logs`,
+  walsync watch a.db b.db c.db -b file:///srv/backups --sync-interval 500ms --json-logs
+  walsync watch --config /etc/walsync.yml`,
       ),
-  ).action(async (
-    paths: string[],
-    options: BucketOptions & {
-      syncInterval: string;
-      snapshotInterval: string;
-      checkpointSize: string;
-      maxUploads: string;
-      jsonLogs?: boolean;
-    },
-  ) => {
-    const syncIntervalMs = parseDuration("--sync-interval", options.syncInterval);
-    if (syncIntervalMs < 10) throw usageError("--sync-interval must be at least 10ms");
-    const snapshotIntervalMs = parseDuration("--snapshot-interval", options.snapshotInterval);
-    const checkpointBytes = Number(options.checkpointSize);
-    if (!Number.isSafeInteger(checkpointBytes) || checkpointBytes < 4096) {
-      throw usageError(
-        `--checkpoint-size ${options.checkpointSize} must be a byte count of at least 4096`,
-      );
-    }
-    const maxConcurrentUploads = Number(options.maxUploads);
-    if (!Number.isSafeInteger(maxConcurrentUploads) || maxConcurrentUploads < 1) {
-      throw usageError(`--max-uploads ${options.maxUploads} must be a whole number of at least 1`);
-    }
-    const storage = await storageFrom(options);
+  ).action(async (paths: string[], options: WatchFlags) => {
+    const config = await watchConfig(paths, options);
     const controller = new AbortController();
     const logger = stderrLogger(options.jsonLogs ?? false);
     const stop = (signal: string) => () => {
@@ -463,17 +560,94 @@ Examples:
     Deno.addSignalListener("SIGTERM", onTerm);
     Deno.addSignalListener("SIGINT", onInt);
     try {
-      await watchDatabases(storage, paths, {
-        syncIntervalMs,
-        snapshotIntervalMs,
-        checkpointBytes,
-        maxConcurrentUploads,
-        logger,
-        signal: controller.signal,
-      });
+      await runService(config, logger, controller.signal);
     } finally {
       Deno.removeSignalListener("SIGTERM", onTerm);
       Deno.removeSignalListener("SIGINT", onInt);
+    }
+  });
+
+  program.command("explain")
+    .description("print the effective settings of a config file per database, secrets redacted")
+    .requiredOption("-c, --config <file>", "the walsync.yml to explain")
+    .option("--json", "print one JSON document instead of text")
+    .addHelpText(
+      "after",
+      `
+Every mistake in the file is reported with its line, e.g. walsync.yml:7: sse "AES" must be AES256 or aws:kms.
+Example:
+  walsync explain --config /etc/walsync.yml`,
+    )
+    .action(async (options: { config: string; json?: boolean }) => {
+      const explained = explainConfig(await loadConfig(options.config));
+      if (options.json) {
+        printJson({ ok: true, command: "explain", ...explained });
+        return;
+      }
+      out(
+        `config ${explained.file}: metrics ${
+          explained.metricsAddr ?? "off"
+        }, ${explained.maxConcurrentUploads} uploads at once`,
+      );
+      for (const db of explained.databases as Record<string, unknown>[]) {
+        out(`${db.name}  ${db.path}`);
+        out(
+          `  sync every ${db.syncIntervalMs} ms, snapshot every ${db.snapshotIntervalMs} ms, checkpoint past ${db.checkpointBytes} bytes`,
+        );
+        out(
+          `  retention ${db.retentionMs ? db.retentionMs + " ms" : "keep everything"}, drills ${
+            db.drillIntervalMs ? "every " + db.drillIntervalMs + " ms" : "off"
+          }`,
+        );
+        for (const r of db.replicas as Record<string, unknown>[]) {
+          out(
+            `  replica ${r.bucket}${r.endpoint ? " at " + r.endpoint : ""}${
+              r.region ? " region " + r.region : ""
+            }; credentials ${
+              typeof r.credentials === "string" ? r.credentials : "from the file [redacted]"
+            }${r.sse ? "; sse " + r.sse : ""}${r.sseKmsKeyId ? " key " + r.sseKmsKeyId : ""}`,
+          );
+        }
+      }
+    });
+
+  addBucketOptions(
+    program.command("status")
+      .argument("[db]", "only this database")
+      .description(
+        "per database: last snapshot, last shipped position, lag, and whether the chain is continuous",
+      )
+      .option("--deep", "also download and verify every object (like verify)")
+      .addHelpText(
+        "after",
+        `
+Exit code 5 when a chain has a gap or (with --deep) an object fails its checks.
+Examples:
+  walsync status --bucket s3://backups/app
+  walsync status app.db -b file:///srv/backups --deep --json`,
+      ),
+  ).action(async (db: string | undefined, options: BucketOptions & { deep?: boolean }) => {
+    const storage = await storageFrom(options);
+    try {
+      const report = await bucketStatus(storage, { db: db && dbName(db), deep: options.deep });
+      const ok = report.every((r) => r.chainOk);
+      if (options.json) {
+        printJson({ ok, command: "status", bucket: storage.location, databases: report });
+      } else if (report.length === 0) out(`no backups in ${storage.location}`);
+      else {
+        for (const r of report) {
+          out(
+            `${r.chainOk ? "✓" : "✗"} ${r.name}: txid ${r.latestTxid}, last update ${
+              r.lastUpdate ?? "-"
+            } (${
+              r.lagSeconds === null ? "-" : Math.round(r.lagSeconds) + " s ago"
+            }), last snapshot ${r.lastSnapshot ?? "-"}, ${r.generations} generation(s)`,
+          );
+          for (const p of r.problems) out(`    ${p}`);
+        }
+      }
+      if (!ok) setExit(ExitCode.integrity);
+    } finally {
       storage.close();
     }
   });

@@ -92,7 +92,10 @@ export function integrityCheck(path: string): string {
 export function databaseError(path: string, err: unknown): WalsyncError {
   if (err instanceof WalsyncError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (/malformed|corrupt|not a database/i.test(message)) {
+  if (/file is not a database/i.test(message)) {
+    return new WalsyncError("database", `${path} is not a SQLite database (bad file header)`);
+  }
+  if (/malformed|corrupt/i.test(message)) {
     return new WalsyncError(
       "database",
       `${path} is corrupt (${message}); repair it or restore a backup`,

@@ -41,3 +41,10 @@ export function stderrLogger(json: boolean): Logger {
     },
   };
 }
+
+/** A logger that adds `extra` to every event (e.g. which replica a watcher ships to). */
+export function withFields(logger: Logger, extra: LogFields): Logger {
+  return {
+    log: (level, message, fields = {}) => logger.log(level, message, { ...fields, ...extra }),
+  };
+}

@@ -34,6 +34,12 @@ export interface S3StorageOptions {
   endpoint?: string;
   /** Region; falls back to `AWS_REGION`, then `us-east-1`. */
   region?: string;
+  /** Static credentials (from a config file); the SDK's default chain when absent. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Server-side encryption asked of S3 for every object written. */
+  sse?: "AES256" | "aws:kms";
+  /** KMS key id for `sse: "aws:kms"`; the bucket's default key when absent. */
+  sseKmsKeyId?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -322,9 +328,16 @@ export function s3Storage(options: S3StorageOptions): Storage {
   const base = prefix === "" ? "" : `${prefix}/`;
   const where = describeEndpoint(endpoint, region);
 
+  const encryption = {
+    ...(options.sse ? { ServerSideEncryption: options.sse } : {}),
+    ...(options.sse === "aws:kms" && options.sseKmsKeyId
+      ? { SSEKMSKeyId: options.sseKmsKeyId }
+      : {}),
+  } as const;
   const client = new S3Client({
     region,
     endpoint,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     // Custom endpoints (MinIO, R2, ...) rarely have wildcard DNS for virtual-host buckets.
     forcePathStyle: endpoint !== undefined,
     // The default (WHEN_SUPPORTED) sends streamed bodies as aws-chunked with a trailing
@@ -391,6 +404,7 @@ export function s3Storage(options: S3StorageOptions): Storage {
             Body: nodeBody,
             ContentLength: put.size,
             Metadata: put.metadata,
+            ...encryption,
             // AWS (BadDigest) and MinIO (XAmzContentChecksumMismatch) verify this and reject a
             // mismatching PUT. A server without checksum support may ignore or refuse the
             // header; MinIO is the tested target, so there is no fallback.
@@ -426,6 +440,7 @@ export function s3Storage(options: S3StorageOptions): Storage {
         Key: fullKey(key),
         Body: guarded.stream,
         Metadata: put.metadata,
+        ...encryption,
         // Parts are buffers, so the SDK sends each part's SHA256 as a plain header and the
         // server checks every part on arrival.
         ChecksumAlgorithm: "SHA256",

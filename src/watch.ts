@@ -17,7 +17,7 @@
 import { basename, join, resolve } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
 import { nextTxid } from "./catalog.ts";
-import { checkSourceDatabase, readDatabaseHeader } from "./database.ts";
+import { databaseError, readDatabaseHeader } from "./database.ts";
 import { WalsyncError } from "./errors.ts";
 import { meta, newGenerationId, snapshotKey, walSegmentKey } from "./layout.ts";
 import type { Logger } from "./log.ts";
@@ -201,9 +201,16 @@ export function createWatcher(
   }
 
   async function openConnections(): Promise<Connections> {
-    // The header check opens and closes the file: only while we hold no connection to it.
-    await checkSourceDatabase(dbPath);
+    // Checked through stat and SQLite only: another watcher of this process (a second
+    // replica of the same database) may hold connections, and opening and closing a plain
+    // descriptor of the file would drop their locks (SQLITE-FACTS.md, fact 1).
     const inode = await inodeOf();
+    if (inode === null) {
+      throw new WalsyncError("database", `database ${dbPath} not found; check the path`);
+    }
+    if ((await Deno.stat(dbPath)).size === 0) {
+      throw new WalsyncError("database", `${dbPath} is empty (0 bytes), not a SQLite database`);
+    }
     const lock = new DatabaseSync(dbPath, { timeout: 200 });
     const readers: [DatabaseSync, DatabaseSync] = [
       new DatabaseSync(dbPath, { timeout: 2000 }),
@@ -211,6 +218,11 @@ export function createWatcher(
     ];
     const opened: Connections = { lock, readers, active: 0, inode };
     try {
+      try {
+        lock.prepare("PRAGMA schema_version").get();
+      } catch (err) {
+        throw databaseError(dbPath, err);
+      }
       const mode =
         (lock.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode;
       if (mode !== "wal") {

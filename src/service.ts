@@ -1,0 +1,223 @@
+/**
+ * The long-running service behind `walsync watch`: one watcher per database and replica,
+ * each on its own schedule, plus retention, restore drills and the metrics endpoint. A
+ * replica that fails never holds the others up.
+ * @module
+ */
+import { openBucket } from "./bucket.ts";
+import type { WalsyncConfig } from "./config.ts";
+import { type DrillResult, runDrill } from "./drill.ts";
+import { type Logger, withFields } from "./log.ts";
+import { type Metric, serveMetrics } from "./metrics.ts";
+import { applyRetention } from "./retention.ts";
+import type { Storage } from "./storage.ts";
+import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
+
+/** How often retention runs for each database and replica. */
+const retentionEveryMs = 3_600_000;
+
+interface Job {
+  db: string;
+  replica: string;
+  storage: Storage;
+  watcher: DatabaseWatcher;
+  drill?: DrillResult;
+  drillFailures: number;
+  checksumFailures: number;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Collects the metric families for every job. */
+function collect(jobs: Job[]): Metric[] {
+  const labels = (j: Job) => ({ db: j.db, replica: j.replica });
+  const family = (
+    name: string,
+    type: "gauge" | "counter",
+    help: string,
+    value: (j: Job) => number,
+  ): Metric => ({
+    name,
+    type,
+    help,
+    samples: jobs.map((j) => ({ labels: labels(j), value: value(j) })),
+  });
+  return [
+    family(
+      "walsync_replication_lag_seconds",
+      "gauge",
+      "Seconds since the oldest commit not yet shipped (0 when caught up).",
+      (j) => j.watcher.status().lagSeconds,
+    ),
+    family(
+      "walsync_bytes_uploaded_total",
+      "counter",
+      "Bytes uploaded since start.",
+      (j) => j.watcher.status().bytesUploaded,
+    ),
+    family(
+      "walsync_objects_uploaded_total",
+      "counter",
+      "Objects uploaded since start.",
+      (j) => j.watcher.status().objectsUploaded,
+    ),
+    family(
+      "walsync_sync_errors_total",
+      "counter",
+      "Failed sync attempts since start.",
+      (j) => j.watcher.status().syncErrors,
+    ),
+    family(
+      "walsync_checksum_failures_total",
+      "counter",
+      "Checksum or chain failures found by restore drills.",
+      (j) => j.checksumFailures,
+    ),
+    family(
+      "walsync_last_sync_timestamp_seconds",
+      "gauge",
+      "Unix time of the last successful sync.",
+      (j) => j.watcher.status().lastSyncAt / 1000,
+    ),
+    family("walsync_txid", "gauge", "Last txid shipped.", (j) => j.watcher.status().txid ?? -1),
+    family(
+      "walsync_drill_success",
+      "gauge",
+      "1 when the last restore drill passed, 0 when it failed, -1 before the first.",
+      (j) => (j.drill ? (j.drill.ok ? 1 : 0) : -1),
+    ),
+    family(
+      "walsync_drill_failures_total",
+      "counter",
+      "Restore drills that failed.",
+      (j) => j.drillFailures,
+    ),
+    {
+      name: "process_resident_memory_bytes",
+      type: "gauge",
+      help: "Resident memory of the walsync process.",
+      samples: [{ labels: {}, value: Deno.memoryUsage().rss }],
+    },
+  ];
+}
+
+/** Runs every watcher of `config` until `signal` aborts; ships what is pending before returning. */
+export async function runService(
+  config: WalsyncConfig,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const limiter = createLimiter(config.maxConcurrentUploads);
+  const jobs: Job[] = [];
+  const loops: Promise<void>[] = [];
+  for (const db of config.databases) {
+    for (const replica of db.replicas) {
+      const storage = await openBucket(replica.bucket, replica.s3);
+      const log = withFields(
+        logger,
+        config.databases.some((d) => d.replicas.length > 1) ? { replica: storage.location } : {},
+      );
+      const watcher = createWatcher(db.path, storage, limiter, {
+        syncIntervalMs: db.syncIntervalMs,
+        snapshotIntervalMs: db.snapshotIntervalMs,
+        checkpointBytes: db.checkpointBytes,
+        maxConcurrentUploads: config.maxConcurrentUploads,
+        logger: log,
+      }, db.name);
+      const job: Job = {
+        db: db.name,
+        replica: storage.location,
+        storage,
+        watcher,
+        drillFailures: 0,
+        checksumFailures: 0,
+      };
+      jobs.push(job);
+
+      loops.push((async () => {
+        while (!signal.aborted) {
+          const started = Date.now();
+          await watcher.tick();
+          await sleep(Math.max(0, db.syncIntervalMs - (Date.now() - started)), signal);
+        }
+      })());
+
+      if (db.retentionMs > 0) {
+        loops.push((async () => {
+          await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
+          while (!signal.aborted) {
+            try {
+              const result = await applyRetention(storage, db.name, db.retentionMs);
+              if (result.skipped) {
+                log.log("WARN", "retention skipped", { db: db.name, reason: result.skipped });
+              } else if (result.generations > 0) {
+                log.log("INFO", "retention deleted old generations", {
+                  db: db.name,
+                  generations: result.generations,
+                  objects: result.objects,
+                });
+              }
+            } catch (err) {
+              log.log("ERROR", "retention failed", {
+                db: db.name,
+                error: err instanceof Error ? err.message : String(err),
+              });
+            }
+            await sleep(retentionEveryMs, signal);
+          }
+        })());
+      }
+
+      if (db.drillIntervalMs > 0) {
+        loops.push((async () => {
+          await sleep(db.drillIntervalMs, signal);
+          while (!signal.aborted) {
+            const result = await runDrill(storage, db.name);
+            job.drill = result;
+            if (result.ok) {
+              log.log("INFO", "restore drill passed", {
+                db: db.name,
+                txid: result.txid,
+                objects: result.objects,
+                duration_ms: result.durationMs,
+              });
+            } else {
+              job.drillFailures++;
+              if (result.kind === "integrity") job.checksumFailures++;
+              log.log("ERROR", "restore drill failed", {
+                db: db.name,
+                error: result.error,
+                duration_ms: result.durationMs,
+              });
+            }
+            await sleep(db.drillIntervalMs, signal);
+          }
+        })());
+      }
+    }
+  }
+  const metrics = config.metricsAddr
+    ? serveMetrics(config.metricsAddr, () => collect(jobs))
+    : undefined;
+  logger.log("INFO", "watching", {
+    databases: config.databases.length,
+    replicas: jobs.length,
+    metrics: metrics ? `${config.metricsAddr} (port ${metrics.port})` : "off",
+  });
+  await Promise.all(loops);
+  await Promise.all(jobs.map((j) => j.watcher.close()));
+  await metrics?.close();
+  for (const j of jobs) j.storage.close();
+  logger.log("INFO", "stopped", { databases: config.databases.length });
+}

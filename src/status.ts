@@ -1,0 +1,91 @@
+/**
+ * Status: per database in a bucket, the last snapshot, the last shipped position, how long ago
+ * that was, and whether the chain of objects is continuous — from one listing, or (deep) by
+ * reading every object like `verify`.
+ * @module
+ */
+import { type DatabaseCatalog, lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
+import type { Storage } from "./storage.ts";
+import { verifyDatabase } from "./verify.ts";
+
+/** The status of one database's backup. */
+export interface DatabaseStatus {
+  /** Database name. */
+  name: string;
+  /** Generations stored. */
+  generations: number;
+  /** Newest generation id. */
+  generation?: string;
+  /** Highest txid shipped. */
+  latestTxid: number;
+  /** When the newest object was written (ISO 8601), if storage says. */
+  lastUpdate?: string;
+  /** Seconds since then, or null when unknown. */
+  lagSeconds: number | null;
+  /** When the newest snapshot was written. */
+  lastSnapshot?: string;
+  /** Whether every generation's objects form an unbroken chain (and, deep, every object verifies). */
+  chainOk: boolean;
+  /** What is wrong, one line each. */
+  problems: string[];
+}
+
+/** Problems in the shape of a catalog: generations without snapshots, gaps between segments. */
+export function chainProblems(catalog: DatabaseCatalog): string[] {
+  const problems: string[] = [];
+  for (const g of catalog.generations) {
+    if (g.snapshots.length === 0) {
+      problems.push(`generation ${g.id} has no snapshot`);
+      continue;
+    }
+    let expected = g.snapshots[0].txid + 1;
+    for (const s of g.segments) {
+      if (s.lastTxid < expected) continue;
+      if (s.txid !== expected) {
+        problems.push(`gap before ${s.key}: expected txid ${expected}, found ${s.txid}`);
+      }
+      expected = s.lastTxid + 1;
+    }
+  }
+  for (const key of catalog.unknown) problems.push(`unexpected object ${key}`);
+  return problems;
+}
+
+/** Status of every database (or one) in a bucket. */
+export async function bucketStatus(
+  storage: Storage,
+  options: { db?: string; deep?: boolean; nowMs?: number } = {},
+): Promise<DatabaseStatus[]> {
+  const now = options.nowMs ?? Date.now();
+  const catalogs = options.db
+    ? [await readCatalog(storage, options.db)]
+    : await readAllCatalogs(storage);
+  const result: DatabaseStatus[] = [];
+  for (const catalog of catalogs) {
+    if (catalog.generations.length === 0) continue;
+    const objects = catalog.generations.flatMap((g) => [...g.snapshots, ...g.segments]);
+    const last = Math.max(0, ...objects.map((o) => o.lastModified?.getTime() ?? 0));
+    const snapshots = catalog.generations.flatMap((g) => g.snapshots);
+    const lastSnap = Math.max(0, ...snapshots.map((o) => o.lastModified?.getTime() ?? 0));
+    const problems = chainProblems(catalog);
+    if (options.deep) {
+      const report = await verifyDatabase(storage, catalog.db);
+      for (const f of report.failures) {
+        const line = `${f.key}: ${f.problem}`;
+        if (!problems.some((p) => p.includes(f.key))) problems.push(line);
+      }
+    }
+    result.push({
+      name: catalog.db,
+      generations: catalog.generations.length,
+      generation: catalog.generations.at(-1)?.id,
+      latestTxid: Math.max(...catalog.generations.map(lastKnownTxid)),
+      lastUpdate: last > 0 ? new Date(last).toISOString() : undefined,
+      lagSeconds: last > 0 ? Math.max(0, (now - last) / 1000) : null,
+      lastSnapshot: lastSnap > 0 ? new Date(lastSnap).toISOString() : undefined,
+      chainOk: problems.length === 0,
+      problems,
+    });
+  }
+  return result;
+}
