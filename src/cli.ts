@@ -24,6 +24,8 @@ import {
   type WalsyncConfig,
 } from "./config.ts";
 import { runService } from "./service.ts";
+import { replicate } from "./replicate.ts";
+import { restoreFromReplicas } from "./replicas.ts";
 import { runDrill } from "./drill.ts";
 import { bucketStatus } from "./status.ts";
 
@@ -276,6 +278,10 @@ Examples:
       )
       .option("-o, --output <path>", "where to write the restored database (required)")
       .option("--force", "replace the output file if it exists")
+      .option(
+        "-c, --config <file>",
+        "take the replicas from a walsync.yml: the newest intact one is used",
+      )
       .option("--txid <n>", "restore exactly the commits up to this transaction id")
       .option(
         "--timestamp <time>",
@@ -297,6 +303,7 @@ Examples:
       txid?: string;
       timestamp?: string;
       pointInTime?: string;
+      config?: string;
     },
   ) => {
     if (dbArg === undefined) {
@@ -316,6 +323,52 @@ Examples:
       txid: options.txid,
       timestamp: options.timestamp ?? options.pointInTime,
     });
+    if (options.config !== undefined) {
+      if (options.bucket !== undefined) throw usageError("give --bucket or --config, not both");
+      const config = await loadConfig(options.config);
+      const name = dbName(dbArg);
+      const entry = config.databases.find((d) => d.name === name);
+      if (!entry) {
+        throw usageError(
+          `${options.config} has no database named ${name} (it has ${
+            config.databases.map((d) => d.name).join(", ")
+          })`,
+        );
+      }
+      const replicas = await Promise.all(entry.replicas.map((r) => openBucket(r.bucket, r.s3)));
+      const bar = byteProgress("Restoring", options.json);
+      try {
+        const result = await restoreFromReplicas(replicas, name, {
+          output,
+          force: options.force,
+          target,
+          onBytes: bar.onBytes,
+        }, (skipped) => {
+          bar.done();
+          err(`walsync: replica ${skipped.location} skipped: ${skipped.reason}`);
+        });
+        bar.done();
+        if (options.json) {
+          printJson({ ok: true, command: "restore", bucket: result.replica, ...result });
+        } else {
+          out(
+            `✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${
+              1 + result.segments.length
+            } objects, ${formatBytes(result.bytes)}) from ${result.replica}`,
+          );
+          out(`✓ integrity_check: ${result.integrityCheck}`);
+          out(
+            `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
+              formatBytes(result.size)
+            })`,
+          );
+        }
+      } finally {
+        bar.done();
+        for (const r of replicas) r.close();
+      }
+      return;
+    }
     const storage = await storageFrom(options);
     const bar = byteProgress("Restoring", options.json);
     try {
@@ -566,6 +619,56 @@ Examples:
       Deno.removeSignalListener("SIGINT", onInt);
     }
   });
+
+  addBucketOptions(
+    program.command("replicate")
+      .argument("<db>", "name of the backed-up database")
+      .description(
+        "keep a local read replica up to date by applying new verified segments as they arrive",
+      )
+      .requiredOption("-o, --output <path>", "the replica file (readable with sqlite3 at any time)")
+      .option("--interval <duration>", "how often the bucket is polled", "1s")
+      .option("--once", "update once and exit")
+      .option("--json-logs", "log one JSON object per line on stderr")
+      .addHelpText(
+        "after",
+        `
+Every segment is checked (digest, chain, WAL checksums) before it is applied to a private shadow
+copy; the replica is then updated through SQLite, so readers always see a whole commit.
+Examples:
+  walsync replicate app.db --bucket s3://backups/app -o /srv/replica/app.db
+  walsync replicate app.db -b file:///srv/backups -o replica.db --once`,
+      ),
+  ).action(
+    async (
+      db: string,
+      options: BucketOptions & {
+        output: string;
+        interval: string;
+        once?: boolean;
+        jsonLogs?: boolean;
+      },
+    ) => {
+      const intervalMs = parseDuration("--interval", options.interval);
+      const storage = await storageFrom(options);
+      const controller = new AbortController();
+      const onSignal = () => controller.abort();
+      Deno.addSignalListener("SIGTERM", onSignal);
+      Deno.addSignalListener("SIGINT", onSignal);
+      try {
+        await replicate(storage, dbName(db), options.output, {
+          intervalMs,
+          signal: controller.signal,
+          logger: stderrLogger(options.jsonLogs ?? false),
+          once: options.once,
+        });
+      } finally {
+        Deno.removeSignalListener("SIGTERM", onSignal);
+        Deno.removeSignalListener("SIGINT", onSignal);
+        storage.close();
+      }
+    },
+  );
 
   program.command("explain")
     .description("print the effective settings of a config file per database, secrets redacted")

@@ -265,68 +265,25 @@ export async function applyPlan(
     let reached = plan.snapshot.txid;
     const applied: { key: string; sha256: string }[] = [];
     for (const [index, segment] of plan.segments.entries()) {
-      const read = await readObject(storage, segment.key, report);
-      const info = parseSegmentMetadata(segment.key, read.info.metadata);
-      checkBelongs(segment.key, read.info.metadata, plan, "wal");
-      if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
-        throw integrityError(
-          segment.key,
-          "txids in metadata differ from the key",
-          `${segment.txid}-${segment.lastTxid}`,
-          `${info.txidFirst}-${info.txidLast}`,
-        );
-      }
-      if (info.pageSize !== header.pageSize) {
-        throw integrityError(
-          segment.key,
-          "page size differs from the snapshot",
-          String(header.pageSize),
-          String(info.pageSize),
-        );
-      }
-      if (plan.stopTime && new Date(info.created).getTime() > plan.stopTime.getTime()) {
-        await read.body.cancel();
-        break;
-      }
       // The first segment after a later snapshot links to a segment not downloaded; its
       // claimed digest is checked against that segment's metadata instead.
       const expectedPrev = index === 0 && plan.snapshot.txid !== plan.generation.snapshots[0].txid
         ? await previousDigest(storage, plan, segment)
         : prevSha256;
-      if (info.prevSha256 !== expectedPrev) {
-        throw integrityError(
-          segment.key,
-          "segment does not follow the object before it (prev-sha256)",
-          expectedPrev,
-          info.prevSha256,
-        );
-      }
-      const stopAfter = plan.stopTxid !== undefined && plan.stopTxid < info.txidLast
-        ? plan.stopTxid - info.txidFirst + 1
-        : undefined;
-      const applier = createFrameApplier(file, info, stopAfter);
-      try {
-        for await (const chunk of read.body) await applier.write(chunk);
-      } catch (err) {
-        // Damaged frames stop the applier before the digest can be checked at the end.
-        if (err instanceof WalFormatError) {
-          throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
-        }
-        throw err;
-      }
-      const digest = read.finish();
-      try {
-        await applier.finish();
-      } catch (err) {
-        if (err instanceof WalFormatError) {
-          throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
-        }
-        throw err;
-      }
-      done += digest.size;
-      prevSha256 = digest.sha256;
-      reached = stopAfter === undefined ? info.txidLast : info.txidFirst + stopAfter - 1;
-      applied.push({ key: segment.key, sha256: digest.sha256 });
+      const applied1 = await applySegment(storage, file, segment, {
+        db: plan.db,
+        generation: plan.generation.id,
+        pageSize: header.pageSize,
+        prevSha256: expectedPrev,
+        stopTxid: plan.stopTxid,
+        stopTime: plan.stopTime,
+        onBytes: report,
+      });
+      if (applied1 === null) break;
+      done += applied1.size;
+      prevSha256 = applied1.sha256;
+      reached = applied1.txid;
+      applied.push({ key: segment.key, sha256: applied1.sha256 });
       cancelled();
     }
 
@@ -373,6 +330,108 @@ export async function applyPlan(
     }
     for (const path of [temp, `${temp}-wal`, `${temp}-shm`, `${temp}-journal`]) {
       await Deno.remove(path).catch(() => {});
+    }
+    throw err;
+  }
+}
+
+/** What a segment must be to continue the file it is applied to. */
+export interface SegmentExpectation {
+  /** Database name. */
+  db: string;
+  /** Generation id. */
+  generation: string;
+  /** Page size of the file. */
+  pageSize: number;
+  /** Digest of the object it must follow. */
+  prevSha256: string;
+  /** Apply no commit past this txid. */
+  stopTxid?: number;
+  /** Skip the segment when it was created after this time. */
+  stopTime?: Date;
+  /** Bytes read so far of this object. */
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * Downloads one segment and applies it to `file`, checking its digest, its metadata against
+ * its key and the expectation, its WAL checksum chain and its link to the previous object.
+ * Returns null (and applies nothing) when the segment is past `stopTime`. A failure may leave
+ * `file` partly written: apply only to a scratch file.
+ */
+export async function applySegment(
+  storage: Storage,
+  file: Deno.FsFile,
+  segment: CatalogObject,
+  expect: SegmentExpectation,
+): Promise<{ sha256: string; size: number; txid: number } | null> {
+  const read = await readObject(storage, segment.key, expect.onBytes);
+  const info = parseSegmentMetadata(segment.key, read.info.metadata);
+  for (
+    const [name, actual, expected] of [
+      [meta.kind, read.info.metadata[meta.kind], "wal"],
+      [meta.db, read.info.metadata[meta.db], expect.db],
+      [meta.generation, read.info.metadata[meta.generation], expect.generation],
+    ] as const
+  ) {
+    if (actual !== expected) {
+      await read.body.cancel();
+      throw integrityError(
+        segment.key,
+        `metadata belongs to another object (${name})`,
+        expected,
+        actual ?? "(missing)",
+      );
+    }
+  }
+  if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
+    await read.body.cancel();
+    throw integrityError(
+      segment.key,
+      "txids in metadata differ from the key",
+      `${segment.txid}-${segment.lastTxid}`,
+      `${info.txidFirst}-${info.txidLast}`,
+    );
+  }
+  if (info.pageSize !== expect.pageSize) {
+    await read.body.cancel();
+    throw integrityError(
+      segment.key,
+      "page size differs from the snapshot",
+      String(expect.pageSize),
+      String(info.pageSize),
+    );
+  }
+  if (expect.stopTime && new Date(info.created).getTime() > expect.stopTime.getTime()) {
+    await read.body.cancel();
+    return null;
+  }
+  if (info.prevSha256 !== expect.prevSha256) {
+    await read.body.cancel();
+    throw integrityError(
+      segment.key,
+      "segment does not follow the object before it (prev-sha256)",
+      expect.prevSha256,
+      info.prevSha256,
+    );
+  }
+  const stopAfter = expect.stopTxid !== undefined && expect.stopTxid < info.txidLast
+    ? expect.stopTxid - info.txidFirst + 1
+    : undefined;
+  const applier = createFrameApplier(file, info, stopAfter);
+  try {
+    for await (const chunk of read.body) await applier.write(chunk);
+    const digest = read.finish();
+    await applier.finish();
+    return {
+      sha256: digest.sha256,
+      size: digest.size,
+      txid: stopAfter === undefined ? info.txidLast : info.txidFirst + stopAfter - 1,
+    };
+  } catch (err) {
+    // Damaged frames stop the applier before the digest can be checked at the end.
+    if (err instanceof WalFormatError) {
+      throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
     }
     throw err;
   }

@@ -1,0 +1,65 @@
+/**
+ * Restoring when a database has several replicas: the newest intact one wins. Replicas are
+ * tried newest first (by the highest txid each holds); one whose objects fail their checks,
+ * or that cannot be reached, is skipped with a note and the next one is tried.
+ * @module
+ */
+import { maxTxid, readCatalog } from "./catalog.ts";
+import { WalsyncError } from "./errors.ts";
+import { restoreDatabase, type RestoreOptions, type RestoreResult } from "./restore.ts";
+import type { Storage } from "./storage.ts";
+
+/** A replica that was passed over, and why. */
+export interface SkippedReplica {
+  /** Where it lives. */
+  location: string;
+  /** What went wrong. */
+  reason: string;
+}
+
+/** A restore that chose among replicas. */
+export interface ReplicaRestoreResult extends RestoreResult {
+  /** The replica the database came from. */
+  replica: string;
+  /** Replicas tried first that failed. */
+  skipped: SkippedReplica[];
+}
+
+/** Restores `db` from the newest replica that passes every check. */
+export async function restoreFromReplicas(
+  replicas: Storage[],
+  db: string,
+  options: RestoreOptions,
+  onSkip: (skipped: SkippedReplica) => void = () => {},
+): Promise<ReplicaRestoreResult> {
+  const ranked: { storage: Storage; newest: number }[] = [];
+  const skipped: SkippedReplica[] = [];
+  const skip = (location: string, err: unknown) => {
+    const entry = { location, reason: err instanceof Error ? err.message : String(err) };
+    skipped.push(entry);
+    onSkip(entry);
+  };
+  for (const storage of replicas) {
+    try {
+      ranked.push({ storage, newest: maxTxid(await readCatalog(storage, db)) });
+    } catch (err) {
+      if (!(err instanceof WalsyncError)) throw err;
+      skip(storage.location, err);
+    }
+  }
+  ranked.sort((a, b) => b.newest - a.newest);
+  let last: unknown = new WalsyncError("failure", `no replica holds a backup of ${db}`);
+  for (const { storage, newest } of ranked) {
+    if (newest < 0) continue;
+    try {
+      const result = await restoreDatabase(storage, db, options);
+      return { ...result, replica: storage.location, skipped };
+    } catch (err) {
+      // Usage errors (the output exists, a bad target) are the same on every replica.
+      if (!(err instanceof WalsyncError) || err.kind === "usage") throw err;
+      last = err;
+      skip(storage.location, err);
+    }
+  }
+  throw last;
+}

@@ -1,0 +1,153 @@
+/**
+ * A local read replica kept up to date from a bucket: new verified segments are applied to a
+ * private shadow copy, which is then published into the replica through SQLite's backup API.
+ * Publishing through SQLite (rather than writing the file directly) takes the replica's
+ * locks, so `sqlite3 replica.db` can read it at any moment and always sees a whole commit.
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { backup, DatabaseSync } from "node:sqlite";
+import { readCatalog } from "./catalog.ts";
+import { integrityError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { applySegment, planRestore, restoreDatabase } from "./restore.ts";
+import type { Storage } from "./storage.ts";
+
+/** Where the shadow copy stands. */
+interface ShadowState {
+  generation: string;
+  txid: number;
+  prevSha256: string;
+  pageSize: number;
+}
+
+/** Options for {@link replicate}. */
+export interface ReplicateOptions {
+  /** Poll interval. */
+  intervalMs: number;
+  /** Stops the loop. */
+  signal: AbortSignal;
+  /** Events. */
+  logger: Logger;
+  /** Return after the first successful update instead of polling. */
+  once?: boolean;
+}
+
+function quickCheck(path: string): string {
+  const db = new DatabaseSync(path);
+  try {
+    const rows = db.prepare("PRAGMA quick_check").all() as Record<string, unknown>[];
+    return rows.map((r) => String(Object.values(r)[0])).join("; ");
+  } finally {
+    db.close();
+  }
+}
+
+async function publish(shadow: string, output: string): Promise<void> {
+  const source = new DatabaseSync(shadow, { readOnly: false });
+  try {
+    await backup(source, output, { rate: -1 });
+  } finally {
+    source.close();
+  }
+}
+
+/** Keeps `output` a verified copy of the latest state of `db` in `storage`. */
+export async function replicate(
+  storage: Storage,
+  db: string,
+  outputPath: string,
+  options: ReplicateOptions,
+): Promise<void> {
+  const output = resolve(outputPath);
+  const shadow = join(dirname(output), `.${basename(output)}.walsync-shadow`);
+  let state: ShadowState | null = null;
+  const log = options.logger;
+
+  async function update(): Promise<boolean> {
+    const plan = planRestore(await readCatalog(storage, db));
+    if (!state || state.generation !== plan.generation.id) {
+      const result = await restoreDatabase(storage, db, { output: shadow, force: true });
+      state = {
+        generation: result.generation,
+        txid: result.txid,
+        prevSha256: result.segments.at(-1)?.sha256 ?? result.snapshot.sha256,
+        pageSize: 0,
+      };
+      const head = await Deno.open(shadow, { read: true });
+      try {
+        const bytes = new Uint8Array(18);
+        await head.read(bytes);
+        const raw = (bytes[16] << 8) | bytes[17];
+        state.pageSize = raw === 1 ? 65536 : raw;
+      } finally {
+        head.close();
+      }
+      await publish(shadow, output);
+      log.log("INFO", "replica restored", { db, generation: state.generation, txid: state.txid });
+      return true;
+    }
+    const current: ShadowState = state;
+    const fresh = plan.segments.filter((s) => s.txid > current.txid);
+    if (fresh.length === 0) return false;
+    const file = await Deno.open(shadow, { read: true, write: true });
+    try {
+      for (const segment of fresh) {
+        if (segment.txid !== current.txid + 1) {
+          throw integrityError(
+            segment.key,
+            "gap in the WAL sequence",
+            `txid ${current.txid + 1}`,
+            `txid ${segment.txid}`,
+          );
+        }
+        const applied = await applySegment(storage, file, segment, {
+          db,
+          generation: current.generation,
+          pageSize: current.pageSize,
+          prevSha256: current.prevSha256,
+        });
+        if (!applied) break;
+        current.txid = applied.txid;
+        current.prevSha256 = applied.sha256;
+      }
+      await file.sync();
+    } catch (err) {
+      state = null; // the shadow may be half-applied: rebuild it from the snapshot next time
+      throw err;
+    } finally {
+      file.close();
+    }
+    const verdict = quickCheck(shadow);
+    if (verdict !== "ok") {
+      state = null;
+      throw integrityError(
+        shadow,
+        `replica shadow fails PRAGMA quick_check: ${verdict.slice(0, 200)}`,
+      );
+    }
+    await publish(shadow, output);
+    log.log("INFO", "replica updated", { db, txid: current.txid, segments: fresh.length });
+    return true;
+  }
+
+  while (!options.signal.aborted) {
+    try {
+      await update();
+      if (options.once) return;
+    } catch (err) {
+      if (options.once) throw err;
+      log.log("ERROR", "replica update failed; will retry", {
+        db,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.intervalMs);
+      options.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+}
