@@ -20,6 +20,7 @@ import {
   type DatabaseConfig,
   durationMs,
   explainConfig,
+  formatDuration,
   loadConfig,
   type WalsyncConfig,
 } from "./config.ts";
@@ -695,11 +696,15 @@ Example:
       for (const db of explained.databases as Record<string, unknown>[]) {
         out(`${db.name}  ${db.path}`);
         out(
-          `  sync every ${db.syncIntervalMs} ms, snapshot every ${db.snapshotIntervalMs} ms, checkpoint past ${db.checkpointBytes} bytes`,
+          `  sync every ${formatDuration(db.syncIntervalMs as number)}, snapshot every ${
+            formatDuration(db.snapshotIntervalMs as number)
+          }, checkpoint past ${formatBytes(db.checkpointBytes as number)}`,
         );
         out(
-          `  retention ${db.retentionMs ? db.retentionMs + " ms" : "keep everything"}, drills ${
-            db.drillIntervalMs ? "every " + db.drillIntervalMs + " ms" : "off"
+          `  retention ${
+            db.retentionMs ? formatDuration(db.retentionMs as number) : "keep everything"
+          }, drills ${
+            db.drillIntervalMs ? "every " + formatDuration(db.drillIntervalMs as number) : "off"
           }`,
         );
         for (const r of db.replicas as Record<string, unknown>[]) {

@@ -23,6 +23,7 @@ import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { parseBucket, type S3Settings } from "./bucket.ts";
 import { usageError, WalsyncError } from "./errors.ts";
 import { isValidDbName } from "./layout.ts";
+import { registerSecret } from "./redact.ts";
 
 /** One place a database is replicated to. */
 export interface ReplicaConfig {
@@ -74,8 +75,12 @@ export function durationMs(text: string): number | null {
 
 /** Replaces `${NAME}` with the environment variable; a missing one is an error naming its line. */
 function expandEnv(text: string, file: string, env: (name: string) => string | undefined): string {
-  return text.split("\n").map((line, index) =>
-    line.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+  return text.split("\n").map((line, index) => {
+    // Comments are left alone: a `${NAME}` in a comment is documentation, not a reference.
+    const hash = line.search(/(^|\s)#/);
+    const code = hash < 0 ? line : line.slice(0, hash);
+    const comment = hash < 0 ? "" : line.slice(hash);
+    return code.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const value = env(name);
       if (value === undefined) {
         throw usageError(
@@ -85,8 +90,8 @@ function expandEnv(text: string, file: string, env: (name: string) => string | u
         );
       }
       return value;
-    })
-  ).join("\n");
+    }) + comment;
+  }).join("\n");
 }
 
 const topKeys = [
@@ -265,6 +270,10 @@ export function parseConfig(
         );
       }
       if (key !== undefined) {
+        registerSecret(String(secret));
+        if (replica["session-token"] !== undefined) {
+          registerSecret(String(replica["session-token"]));
+        }
         s3.credentials = {
           accessKeyId: str(key, [...rat, "access-key-id"], "access-key-id"),
           secretAccessKey: str(secret, [...rat, "secret-access-key"], "secret-access-key"),
@@ -344,6 +353,17 @@ export async function loadConfig(file: string): Promise<WalsyncConfig> {
     throw usageError(`cannot read config file ${file}: ${(err as Error).message}`);
   }
   return parseConfig(text, file);
+}
+
+/** A duration in the largest unit that divides it: `1s`, `24h`, `500ms`; `off` for 0. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "off";
+  for (
+    const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const
+  ) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 /** The effective settings, with every secret replaced by `[redacted]` (for `walsync explain`). */
