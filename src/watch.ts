@@ -115,6 +115,8 @@ interface Lineage {
   startedAt: number;
   /** Inode of the `-wal` file `header` was read from (null before there was one). */
   walInode: number | null;
+  /** WAL offset at our last complete checkpoint (-1 for none): nothing to do until it moves. */
+  checkpointedAt: number;
 }
 
 /** The connections a watcher keeps open on one database. */
@@ -310,6 +312,7 @@ export function createWatcher(
         prevSha256: written.sha256,
         startedAt: Date.now(),
         walInode,
+        checkpointedAt: -1,
       };
       logger.log("INFO", "generation started", fields({ generation, reason, txid }));
       logger.log(
@@ -434,6 +437,9 @@ export function createWatcher(
           number
         >;
         if (result.busy === 0 && result.log === result.checkpointed) {
+          // Until a writer restarts the WAL the offset stays past the threshold; checkpointing
+          // it again every sync would only take the write lock and log the same line.
+          if (lineage?.position) lineage.checkpointedAt = lineage.position.offset;
           logger.log("INFO", "checkpointed", fields({ frames: result.log }));
         }
       } finally {
@@ -471,7 +477,10 @@ export function createWatcher(
       if (!lineage) return; // ship() asked for a new generation; next tick starts it
       if (shipped) {
         rotateReaders();
-        if ((lineage.position?.offset ?? 0) > options.checkpointBytes) await checkpoint();
+        const offset = lineage.position?.offset ?? 0;
+        if (offset > options.checkpointBytes && offset !== lineage.checkpointedAt) {
+          await checkpoint();
+        }
       }
       if (lagSince !== 0) {
         logger.log(

@@ -11,6 +11,7 @@ import { startMinio } from "./harness/minio.ts";
 import {
   backends,
   dbFingerprint,
+  fileBucket,
   filesIn,
   sdkTest,
   sqlite,
@@ -230,8 +231,11 @@ for (const backend of backends) {
         for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix);
         await sqlite(db, appSchema);
         await writer(db, { transactions: 40, tag: "new" });
-        await watch.waitForLog(
-          /generation started .*reason="database file (replaced|deleted)"/,
+        // Whichever the next sync noticed first: the file gone, a new inode, or the WAL gone.
+        await watch.waitForLog(/generation started/, { count: 2 });
+        assert.match(
+          watch.log().split("\n").filter((l) => l.includes("generation started"))[1],
+          /reason="(database file replaced|database file deleted|the WAL file disappeared while watched)"/,
         );
         await writer(db, { transactions: 20, tag: "new2" });
         // The application's new database lost nothing to our old connections closing.
@@ -618,6 +622,35 @@ done`;
     },
   );
 }
+
+Deno.test(
+  "file: watch checkpoints the WAL itself past --checkpoint-size, keeping it small, and leaves an idle database alone",
+  async () => {
+    const bucket = await fileBucket();
+    const dir = await workDir();
+    const db = await appDatabase(dir);
+    const watch = startWatch(bucket, [db], { args: ["--checkpoint-size", "65536"] });
+    try {
+      await watch.waitForLog(/snapshot uploaded/);
+      await writer(db, { transactions: 200, rows: 3, blobMax: 3000 });
+      await waitCaughtUp(bucket, db, "app.db", dir);
+      const checkpoints = () => (watch.log().match(/ checkpointed /g) ?? []).length;
+      assert.ok(checkpoints() >= 3, watch.log());
+      // ~2 MB were committed; the WAL never grew far past the threshold.
+      assert.ok((await Deno.stat(`${db}-wal`)).size < 1_000_000);
+      // Idle: ten sync intervals, no more checkpoints (nor write locks) until someone writes.
+      const idle = checkpoints();
+      await sleep(1000);
+      assert.equal(checkpoints(), idle, watch.log());
+      await writer(db, { transactions: 30, tag: "again" });
+      await waitCaughtUp(bucket, db, "app.db", dir);
+      await stopCleanly(watch);
+      await assertRestoresExactly(bucket, db, "app.db", dir);
+    } finally {
+      await watch.kill();
+    }
+  },
+);
 
 Deno.test(
   "s3: MinIO stopped for 20 s while writes continue: watch logs the lag, retries, catches up, and the restore is exact",
