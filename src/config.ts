@@ -142,9 +142,17 @@ export function parseConfig(
     const line = e.linePos?.[0]?.line ?? 0;
     throw usageError(`${file}:${line}: invalid YAML: ${e.message.split("\n")[0]}`);
   }
+  // A setting that is missing has no node of its own: name the line of the nearest enclosing
+  // one (the database entry, the replica, the document), never line 0.
   const lineOf = (path: (string | number)[]): number => {
-    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    return node?.range ? lines.linePos(node.range[0]).line : 0;
+    for (let n = path.length; n >= 0; n--) {
+      const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as
+        | { range?: [number, number, number] }
+        | null
+        | undefined;
+      if (node?.range) return lines.linePos(node.range[0]).line;
+    }
+    return 1;
   };
   const fail = (path: (string | number)[], problem: string): never => {
     throw usageError(`${file}:${lineOf(path)}: ${problem}`);
