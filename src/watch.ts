@@ -45,8 +45,6 @@ export interface WatchOptions {
   maxConcurrentUploads: number;
   /** Where events go. */
   logger: Logger;
-  /** Stops the watch; pending frames are shipped first. */
-  signal: AbortSignal;
 }
 
 /** Defaults for {@link WatchOptions}. */
@@ -167,7 +165,7 @@ export function createWatcher(
   path: string,
   storage: Storage,
   limiter: Limiter,
-  options: Omit<WatchOptions, "signal">,
+  options: WatchOptions,
   name: string = basename(path),
 ): DatabaseWatcher {
   const dbPath = resolve(path);
@@ -544,46 +542,4 @@ export function createWatcher(
       conns = null;
     },
   };
-}
-
-/** Watches databases until `options.signal` aborts, then ships what is pending and returns. */
-export async function watchDatabases(
-  storage: Storage,
-  paths: string[],
-  options: WatchOptions,
-): Promise<DatabaseWatcher[]> {
-  const names = new Map<string, string>();
-  for (const path of paths) {
-    const name = basename(path);
-    const other = names.get(name);
-    if (other !== undefined) {
-      throw new WalsyncError(
-        "usage",
-        `${other} and ${path} have the same name ${name} in the bucket; watch them with separate --bucket prefixes`,
-      );
-    }
-    names.set(name, path);
-  }
-  const limiter = createLimiter(options.maxConcurrentUploads);
-  const watchers = paths.map((path) => createWatcher(path, storage, limiter, options));
-  options.logger.log("INFO", "watching", {
-    databases: paths.length,
-    bucket: storage.location,
-    sync_interval_ms: options.syncIntervalMs,
-  });
-  while (!options.signal.aborted) {
-    const started = Date.now();
-    await Promise.all(watchers.map((w) => w.tick()));
-    const wait = Math.max(0, options.syncIntervalMs - (Date.now() - started));
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, wait);
-      options.signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
-  }
-  await Promise.all(watchers.map((w) => w.close()));
-  options.logger.log("INFO", "stopped", { databases: paths.length });
-  return watchers;
 }
