@@ -33,7 +33,7 @@ import {
   walStartPosition,
 } from "./wal.ts";
 
-/** Settings for {@link watchDatabases}. */
+/** Settings for one watcher ({@link createWatcher}). */
 export interface WatchOptions {
   /** How often new WAL frames are shipped. */
   syncIntervalMs: number;
