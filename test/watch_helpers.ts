@@ -184,6 +184,8 @@ export interface WriterOptions {
   extra?: { every: number; sql: string };
   /** Seconds to sleep between transactions (bash `sleep`), e.g. 0.01. */
   pause?: number;
+  /** Stop early once this file exists (then `transactions` is only an upper bound). */
+  stopFile?: string;
 }
 
 /**
@@ -199,8 +201,9 @@ export function writer(db: string, options: WriterOptions): Promise<unknown> {
   const extra = options.extra;
   const script = `
 set -e
-db="$1"; n="$2"; tag="$3"; rows="$4"; blob="$5"; every="$6"; extra="$7"; pause="$8"
+db="$1"; n="$2"; tag="$3"; rows="$4"; blob="$5"; every="$6"; extra="$7"; pause="$8"; stop="$9"
 for i in $(seq 1 "$n"); do
+  if [ -n "$stop" ] && [ -e "$stop" ]; then break; fi
   sqlite3 -bail -cmd ".timeout 10000" "$db" "BEGIN;
     INSERT INTO events(tag, n, body, data)
       SELECT '$tag', $i, printf('%s-%d-%d %s', '$tag', $i, value, hex(randomblob(16))),
@@ -224,6 +227,7 @@ done
     String(extra?.every ?? 0),
     extra?.sql ?? "",
     String(options.pause ?? 0),
+    options.stopFile ?? "",
   ]);
 }
 
