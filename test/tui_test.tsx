@@ -181,6 +181,8 @@ interface Wizard {
   type(text: string): Promise<void>;
   until(expected: string | RegExp, timeout?: number): Promise<string>;
   exitCode(): number | undefined;
+  /** Waits for the wizard to end and returns its exit code. */
+  exited(): Promise<number>;
   calls: Calls;
   unmount(): void;
 }
@@ -237,6 +239,16 @@ async function mount(
       }
     },
     exitCode: () => code,
+    async exited() {
+      const deadline = Date.now() + 3000;
+      while (code === undefined) {
+        if (Date.now() > deadline) {
+          throw new Error(`the wizard did not end; screen:\n${wizard.frame()}`);
+        }
+        await tick(10);
+      }
+      return code;
+    },
     calls,
     unmount: () => app.unmount(),
   };
@@ -285,7 +297,7 @@ uiTest(
     // Editing clears the complaint; a good value opens the bucket.
     await w.press(keys.ctrlU);
     await w.type("file:///srv/backups");
-    assertNotMatch(w.frame(), /unknown scheme/);
+    assertNotMatch(await w.until("Bucket: file:///srv/backups"), /unknown scheme/);
     await w.press(keys.enter);
     await w.until("Choose a database");
     assertEquals(w.calls.opened, ["file:///srv/backups"]);
@@ -318,7 +330,7 @@ uiTest(
     assertMatch(frame, /connection refused/);
     assertMatch(frame, /Bucket: s3:\/\/prod-backups\/app/);
     await w.press(keys.ctrlC);
-    assertEquals(w.exitCode(), 3);
+    assertEquals(await w.exited(), 3);
     w.unmount();
   },
 );
@@ -468,7 +480,7 @@ uiTest("point: a listed point restores to its txid", async () => {
   await w.press(keys.enter);
   await w.until("Choose the point to restore");
   await w.press(keys.down, keys.down, keys.down); // latest, time, 21-42, 1-20
-  assertMatch(w.frame(), /› 2026-11-24 09:30:00 UTC\s+wal\s+txid 1-20/);
+  await w.until(/› 2026-11-24 09:30:00 UTC\s+wal\s+txid 1-20/);
   await w.press(keys.enter);
   await w.until("Where should the restored database go?");
   await w.press(keys.enter);
@@ -520,7 +532,7 @@ uiTest("output: an existing file needs an explicit y; Enter alone never replaces
   assertMatch(w.frame(), /This would REPLACE/);
   // n: back to editing the path, nothing accepted.
   await w.press("n");
-  frame = w.frame();
+  frame = await w.until("Enter next · Esc back");
   assertNotMatch(frame, /This would REPLACE/);
   assertMatch(frame, /File: \/var\/lib\/app\/app\.db/);
   // Asked again, y accepts, and the summary says what will happen.
@@ -653,7 +665,7 @@ uiTest("restore: Ctrl-C cancels a running restore through cancelled() and exits 
   const frame = await w.until("Restore cancelled");
   assert(sawCancel);
   assertMatch(frame, /\/home\/op\/app-restored-20261124T101500Z\.db was not created/);
-  assertEquals(w.exitCode(), 130);
+  assertEquals(await w.exited(), 130);
   w.unmount();
 });
 
@@ -675,7 +687,7 @@ uiTest(
     await w.press(keys.ctrlC);
     await w.until("Restore stopped. The temporary file was removed");
     assertEquals(w.calls.swept, ["/home/op/app-restored-20261124T101500Z.db"]);
-    assertEquals(w.exitCode(), 130);
+    assertEquals(await w.exited(), 130);
     w.unmount();
   },
 );
@@ -701,7 +713,7 @@ uiTest(
     finish();
     await w.until("Restore cancelled");
     assertEquals(w.calls.discarded, ["/home/op/app-restored-20261124T101500Z.db"]);
-    assertEquals(w.exitCode(), 130);
+    assertEquals(await w.exited(), 130);
     w.unmount();
   },
 );
@@ -721,7 +733,7 @@ uiTest("result: checksum prefix, integrity_check, largest tables and the output 
   assertMatch(frame, /customers\s+5,400 rows/);
   assertMatch(frame, /Written to \/home\/op\/app-restored-20261124T101500Z\.db/);
   await w.press(keys.enter);
-  assertEquals(w.exitCode(), 0);
+  assertEquals(await w.exited(), 0);
   w.unmount();
 });
 
@@ -750,7 +762,7 @@ uiTest(
     assertMatch(frame, /walsync verify app\.db --bucket\s+file:\/\/\/srv\/backups/);
     assertMatch(frame, /pick an earlier restore point/);
     await w.press("q");
-    assertEquals(w.exitCode(), 5);
+    assertEquals(await w.exited(), 5);
     w.unmount();
   },
 );
@@ -782,7 +794,7 @@ uiTest("error: other failures show their message and exit with their code", asyn
   const frame = await w.until("Storage error");
   assertMatch(frame, /✗ s3:\/\/prod: access denied/);
   await w.press(keys.ctrlC);
-  assertEquals(w.exitCode(), 3);
+  assertEquals(await w.exited(), 3);
   w.unmount();
 });
 
@@ -834,7 +846,7 @@ uiTest(
       await w.press(keys.ctrlC);
       const frame = await w.until("Quit.");
       assertMatch(frame, /Nothing was restored and no file was written/);
-      assertEquals(w.exitCode(), 130, stepTitle);
+      assertEquals(await w.exited(), 130, stepTitle);
       assertEquals(w.calls.restores, []);
       w.unmount();
     }
@@ -856,13 +868,16 @@ uiTest(
     await tick();
     // Five Enters at once would walk through every default to a restore; only the first counts.
     for (let i = 0; i < 5; i++) app.stdin.write(keys.enter);
-    await tick(150);
+    for (let i = 0; i < 200 && !plain(app.lastFrame()).includes("Choose the point"); i++) {
+      await tick(10);
+    }
+    await tick(150); // time for any leftover Enter to (wrongly) act
     assertMatch(plain(app.lastFrame()), /Choose the point to restore/);
     assertEquals(calls.restores, []);
     // Ctrl-C typed ahead is never dropped.
     app.stdin.write(keys.enter);
     app.stdin.write(keys.ctrlC);
-    await tick(150);
+    for (let i = 0; i < 200 && !plain(app.lastFrame()).includes("Quit."); i++) await tick(10);
     assertMatch(plain(app.lastFrame()), /Quit\. Nothing was restored/);
     app.unmount();
   },
