@@ -685,6 +685,44 @@ Deno.test(
 );
 
 Deno.test(
+  "file: --snapshot-interval starts a fresh generation on schedule while writes go on; the latest and an earlier generation restore",
+  async () => {
+    const bucket = await fileBucket();
+    const dir = await workDir();
+    const db = await appDatabase(dir);
+    const watch = startWatch(bucket, [db], { args: ["--snapshot-interval", "700ms"] });
+    try {
+      await watch.waitForLog(/snapshot uploaded/);
+      const writing = writer(db, {
+        transactions: 100_000,
+        pause: 0.01,
+        stopFile: join(dir, "stop"),
+      });
+      await watch.waitForLog(/generation started .*reason="snapshot interval"/, { count: 2 });
+      await Deno.writeTextFile(join(dir, "stop"), "");
+      await writing;
+      await waitCaughtUp(bucket, db, "app.db", dir);
+      await stopCleanly(watch);
+      await assertRestoresExactly(bucket, db, "app.db", dir);
+      // The end of the first generation is still a valid point in time.
+      const objects = await storedObjects(bucket, "app.db");
+      const first = objects.filter((o) => o.generation === objects[0].generation);
+      const end = Math.max(...first.map((o) => o.lastTxid));
+      const old = await restoreTo(bucket, "app.db", dir, ["--txid", String(end)]);
+      assert.equal(await sqlite(old, "PRAGMA integrity_check;"), "ok");
+      const rows = Number(await sqlite(old, "SELECT count(DISTINCT n) FROM events;"));
+      assert.equal(await sqlite(old, "SELECT max(n) FROM events;"), String(rows));
+      assert.ok(rows > 0 && rows < Number(await sqlite(db, "SELECT max(n) FROM events;")));
+      const v = await walsync(["verify", "app.db", "--bucket", bucket.arg], { env: bucket.env });
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+    } finally {
+      await Deno.writeTextFile(join(dir, "stop"), "");
+      await watch.kill();
+    }
+  },
+);
+
+Deno.test(
   "s3: MinIO stopped for 20 s while writes continue: watch logs the lag, retries, catches up, and the restore is exact",
   sdkTest,
   async () => {
