@@ -34,6 +34,7 @@ export async function restoreFromReplicas(
 ): Promise<ReplicaRestoreResult> {
   const ranked: { storage: Storage; newest: number }[] = [];
   const skipped: SkippedReplica[] = [];
+  let last: unknown = new WalsyncError("failure", `no replica holds a backup of ${db}`);
   const skip = (location: string, err: unknown) => {
     const entry = { location, reason: err instanceof Error ? err.message : String(err) };
     skipped.push(entry);
@@ -44,11 +45,12 @@ export async function restoreFromReplicas(
       ranked.push({ storage, newest: maxTxid(await readCatalog(storage, db)) });
     } catch (err) {
       if (!(err instanceof WalsyncError)) throw err;
+      // When no replica can be read at all, say why (exit 3), not "no backup" (exit 1).
+      last = err;
       skip(storage.location, err);
     }
   }
   ranked.sort((a, b) => b.newest - a.newest);
-  let last: unknown = new WalsyncError("failure", `no replica holds a backup of ${db}`);
   for (const { storage, newest } of ranked) {
     if (newest < 0) continue;
     try {
