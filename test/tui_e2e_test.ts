@@ -172,9 +172,9 @@ async function sqlite(db: string, sql: string): Promise<string> {
 /** The wizard's command line, run in a pane, with its exit code printed after it. */
 function wizardCommand(bucket: string, extra = ""): string {
   // ink renders only a final frame when it believes it runs in CI; a terminal user never is.
-  return `env -u CI -u CONTINUOUS_INTEGRATION ${extra}${shellQuote(deno)} run -A --quiet ${
-    shellQuote(mainTs)
-  } restore --bucket ${shellQuote(bucket)}; echo "EXIT=$?"`;
+  return `env -u CI -u CONTINUOUS_INTEGRATION -u NO_COLOR ${extra}${
+    shellQuote(deno)
+  } run -A --quiet ${shellQuote(mainTs)} restore --bucket ${shellQuote(bucket)}; echo "EXIT=$?"`;
 }
 
 async function snapshotObject(
