@@ -8,7 +8,7 @@
  */
 import { dirname, join } from "node:path";
 import { integrityError, WalsyncError } from "./errors.ts";
-import { hashingStream } from "./hash.ts";
+import { bytesStream, hashingStream } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
 
 const metaSuffix = ".meta.json";
@@ -23,7 +23,8 @@ export function fileStorage(root: string): Storage {
     return join(root, key);
   };
 
-  async function writeAtomically(path: string, body: ReadableStream<Uint8Array>): Promise<void> {
+  /** Writes a body to a new temporary file beside `path`, fsynced; returns its name. */
+  async function writeTemp(path: string, body: ReadableStream<Uint8Array>): Promise<string> {
     await Deno.mkdir(dirname(path), { recursive: true });
     const temp = `${path}${tempMarker}${crypto.randomUUID().slice(0, 8)}`;
     const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
@@ -34,7 +35,7 @@ export function fileStorage(root: string): Storage {
       }
       await file.sync();
       file.close();
-      await Deno.rename(temp, path);
+      return temp;
     } catch (err) {
       try {
         file.close();
@@ -63,35 +64,50 @@ export function fileStorage(root: string): Storage {
     }
   }
 
+  /** Makes renames in `dir` durable (some file systems refuse; the rename itself stands). */
+  async function syncDir(dir: string): Promise<void> {
+    try {
+      const handle = await Deno.open(dir, { read: true });
+      try {
+        await handle.sync();
+      } finally {
+        handle.close();
+      }
+    } catch { /* not supported here */ }
+  }
+
   return {
     location: `file://${root}`,
 
     async put(key: string, body: BodySource, options: PutOptions): Promise<void> {
       const path = pathOf(key);
       const hashing = hashingStream();
-      // The object's metadata is removed first so that a crash mid-write never pairs
-      // new bytes with old metadata.
-      await Deno.remove(path + metaSuffix).catch(() => {});
-      await writeAtomically(path, body().pipeThrough(hashing.stream));
-      if (hashing.digest() !== options.sha256 || hashing.bytes() !== options.size) {
+      const tempObject = await writeTemp(path, body().pipeThrough(hashing.stream));
+      let tempMeta: string | undefined;
+      try {
+        if (hashing.digest() !== options.sha256 || hashing.bytes() !== options.size) {
+          throw integrityError(
+            key,
+            "source changed while uploading",
+            `${options.sha256} (${options.size} bytes)`,
+            `${hashing.digest()} (${hashing.bytes()} bytes)`,
+          );
+        }
+        const json = new TextEncoder().encode(JSON.stringify(options.metadata, null, 2) + "\n");
+        tempMeta = await writeTemp(path + metaSuffix, bytesStream(json));
+        // Metadata lands first, then the object: a crash in between leaves metadata without
+        // an object, which listing never shows, instead of an object without its digest.
+        // An old object under the key goes first for the same reason.
         await Deno.remove(path).catch(() => {});
-        throw integrityError(
-          key,
-          "source changed while uploading",
-          `${options.sha256} (${options.size} bytes)`,
-          `${hashing.digest()} (${hashing.bytes()} bytes)`,
-        );
+        await Deno.rename(tempMeta, path + metaSuffix);
+        tempMeta = undefined;
+        await Deno.rename(tempObject, path);
+        await syncDir(dirname(path));
+      } catch (err) {
+        await Deno.remove(tempObject).catch(() => {});
+        if (tempMeta) await Deno.remove(tempMeta).catch(() => {});
+        throw err;
       }
-      const json = new TextEncoder().encode(JSON.stringify(options.metadata, null, 2) + "\n");
-      await writeAtomically(
-        path + metaSuffix,
-        new ReadableStream({
-          start(c) {
-            c.enqueue(json);
-            c.close();
-          },
-        }),
-      );
     },
 
     async get(key: string) {
