@@ -168,6 +168,18 @@ export function planRestore(catalog: DatabaseCatalog, target: RestoreTarget = {}
   };
 }
 
+/** The name of the temporary file a restore to `output` writes beside it. */
+export function restoreTempName(output: string): string {
+  return `.${basename(output)}.walsync-${crypto.randomUUID().slice(0, 8)}.tmp`;
+}
+
+/** Whether `name` (a file name in the output's directory) is a restore's temporary file for `output`. */
+export function isRestoreTemp(name: string, output: string): boolean {
+  const prefix = `.${basename(output)}.walsync-`;
+  return name.startsWith(prefix) &&
+    /^[0-9a-f]{8}\.tmp(-wal|-shm|-journal)?$/.test(name.slice(prefix.length));
+}
+
 /** Refuses to replace an existing database (or its WAL) without `force`. */
 export async function checkOutput(output: string, force: boolean): Promise<void> {
   for (const path of [output, `${output}-wal`, `${output}-journal`]) {
@@ -218,10 +230,7 @@ export async function applyPlan(
   output: string,
   options: Pick<RestoreOptions, "force" | "onBytes" | "cancelled"> = {},
 ): Promise<RestoreResult> {
-  const temp = join(
-    dirname(output),
-    `.${basename(output)}.walsync-${crypto.randomUUID().slice(0, 8)}.tmp`,
-  );
+  const temp = join(dirname(output), restoreTempName(output));
   let done = 0;
   const report = (objectBytes: number) => options.onBytes?.(done + objectBytes, plan.bytes);
   const cancelled = () => {
@@ -243,6 +252,7 @@ export async function applyPlan(
         headFilled += take;
       }
       await writeAll(file, chunk);
+      cancelled();
     }
     const snapDigest = snap.finish();
     const header = parseDatabaseHeader(head.subarray(0, headFilled));
@@ -298,6 +308,7 @@ export async function applyPlan(
       );
     }
     const size = (await Deno.stat(temp)).size;
+    cancelled(); // last chance: after the rename the file is the operator's
     if (options.force) {
       // A stale WAL beside the old file would be replayed onto the restored one.
       for (const stale of [`${output}-wal`, `${output}-shm`, `${output}-journal`]) {

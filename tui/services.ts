@@ -3,7 +3,7 @@
  * talks to storage and the file system; component tests pass in-memory fakes.
  * @module
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { openBucket, type S3Settings } from "../src/bucket.ts";
 import { usageError } from "../src/errors.ts";
 import {
@@ -14,6 +14,7 @@ import {
 } from "../src/list.ts";
 import {
   checkOutput,
+  isRestoreTemp,
   restoreDatabase,
   type RestoreOptions,
   type RestoreResult,
@@ -101,14 +102,10 @@ export function realServices(settings: S3Settings): WizardServices {
     },
     async sweep(output) {
       const absolute = resolve(output);
-      // The restore writes `.<name>.walsync-<8 hex>.tmp` beside the output (see restore.ts).
-      const prefix = `.${basename(absolute)}.walsync-`;
       const removed: string[] = [];
       for await (const entry of Deno.readDir(dirname(absolute))) {
         const name = entry.name;
-        if (
-          !entry.isFile || !name.startsWith(prefix) || !/\.tmp(-wal|-shm|-journal)?$/.test(name)
-        ) continue;
+        if (!entry.isFile || !isRestoreTemp(name, absolute)) continue;
         const path = join(dirname(absolute), name);
         await Deno.remove(path).then(() => removed.push(path), () => {});
       }
