@@ -10,6 +10,7 @@ import {
   backends,
   dbFingerprint,
   filesIn,
+  s3Bucket,
   sdkTest,
   sha256,
   sqlite,
@@ -440,3 +441,47 @@ Deno.test("--json errors are one JSON document with kind and code", async () => 
     code: 4,
   });
 });
+
+Deno.test(
+  "s3: a missing bucket and wrong credentials exit 3 with one line, and the secret never appears",
+  sdkTest,
+  async () => {
+    const bucket = await s3Bucket();
+    const dir = await workDir();
+    const db = join(dir, "app.db");
+    await makeDatabase(db, { rows: 10, blobSize: 10, wal: true });
+    const secret = "SECRET-MARKER-7c41d0e2";
+    const wrong = {
+      ...bucket.env,
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_SESSION_TOKEN: `${secret}-token`,
+    };
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [
+        ["snapshot", db, "-b", "s3://no-such-bucket-walsync/x"],
+        bucket.env,
+        /bucket "no-such-bucket-walsync" does not exist/,
+      ],
+      [["list", "-b", "s3://no-such-bucket-walsync"], bucket.env, /does not exist/],
+      [["snapshot", db, "-b", bucket.arg], wrong, /access denied|AWS_SECRET_ACCESS_KEY/],
+      [
+        ["restore", "app.db", "-b", bucket.arg, "-o", join(dir, "o.db")],
+        wrong,
+        /access denied|AWS_SECRET_ACCESS_KEY/,
+      ],
+      [["verify", "app.db", "-b", bucket.arg], wrong, /access denied|AWS_SECRET_ACCESS_KEY/],
+      [["list", "-b", bucket.arg], wrong, /access denied|AWS_SECRET_ACCESS_KEY/],
+    ];
+    for (const [args, env, message] of cases) {
+      for (const json of [false, true]) {
+        const r = await walsync(json ? [...args, "--json"] : args, { env });
+        assert.equal(r.code, 3, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+        assert.ok(!(r.stdout + r.stderr).includes(secret), `secret leaked by ${args[0]}`);
+        if (json) assert.equal(JSON.parse(r.stdout).error.kind, "storage");
+      }
+    }
+    assert.deepEqual((await filesIn(dir)).filter((f) => f.startsWith("o.db")), []);
+  },
+);
