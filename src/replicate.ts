@@ -44,6 +44,13 @@ function quickCheck(path: string): string {
 }
 
 async function publish(shadow: string, output: string): Promise<void> {
+  // A new replica is as private as a restored database (0600; SQLite would create it 0644).
+  // An existing one keeps the mode its owner gave it. No connection of ours is open on it here.
+  try {
+    (await Deno.open(output, { write: true, createNew: true, mode: 0o600 })).close();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
   const source = new DatabaseSync(shadow, { readOnly: false });
   try {
     await backup(source, output, { rate: -1 });
