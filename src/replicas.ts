@@ -1,10 +1,13 @@
 /**
  * Restoring when a database has several replicas: the newest intact one wins. Replicas are
- * tried newest first (by the highest txid each holds); one whose objects fail their checks,
- * or that cannot be reached, is skipped with a note and the next one is tried.
+ * tried newest first: by when each last received an object (to the second, the precision S3
+ * gives), then by the highest txid each holds. Txids alone cannot decide: each bucket numbers
+ * its own, and every new generation starts one past the bucket's highest, so a replica whose
+ * watcher restarted more often counts higher for the same commits. One whose objects fail
+ * their checks, or that cannot be reached, is skipped with a note and the next one is tried.
  * @module
  */
-import { maxTxid, readCatalog } from "./catalog.ts";
+import { type DatabaseCatalog, maxTxid, readCatalog } from "./catalog.ts";
 import { WalsyncError } from "./errors.ts";
 import { restoreDatabase, type RestoreOptions, type RestoreResult } from "./restore.ts";
 import type { Storage } from "./storage.ts";
@@ -25,6 +28,17 @@ export interface ReplicaRestoreResult extends RestoreResult {
   skipped: SkippedReplica[];
 }
 
+/** When the replica last received an object of the catalog, in whole seconds (0 if unknown). */
+function lastUploadSecond(catalog: DatabaseCatalog): number {
+  let newest = 0;
+  for (const g of catalog.generations) {
+    for (const o of [...g.snapshots, ...g.segments]) {
+      newest = Math.max(newest, o.lastModified?.getTime() ?? 0);
+    }
+  }
+  return Math.floor(newest / 1000);
+}
+
 /** Restores `db` from the newest replica that passes every check. */
 export async function restoreFromReplicas(
   replicas: Storage[],
@@ -32,7 +46,7 @@ export async function restoreFromReplicas(
   options: RestoreOptions,
   onSkip: (skipped: SkippedReplica) => void = () => {},
 ): Promise<ReplicaRestoreResult> {
-  const ranked: { storage: Storage; newest: number }[] = [];
+  const ranked: { storage: Storage; newest: number; uploaded: number }[] = [];
   const skipped: SkippedReplica[] = [];
   let last: unknown = new WalsyncError("failure", `no replica holds a backup of ${db}`);
   const skip = (location: string, err: unknown) => {
@@ -42,7 +56,8 @@ export async function restoreFromReplicas(
   };
   for (const storage of replicas) {
     try {
-      ranked.push({ storage, newest: maxTxid(await readCatalog(storage, db)) });
+      const catalog = await readCatalog(storage, db);
+      ranked.push({ storage, newest: maxTxid(catalog), uploaded: lastUploadSecond(catalog) });
     } catch (err) {
       if (!(err instanceof WalsyncError)) throw err;
       // When no replica can be read at all, say why (exit 3), not "no backup" (exit 1).
@@ -50,7 +65,7 @@ export async function restoreFromReplicas(
       skip(storage.location, err);
     }
   }
-  ranked.sort((a, b) => b.newest - a.newest);
+  ranked.sort((a, b) => b.uploaded - a.uploaded || b.newest - a.newest);
   for (const { storage, newest } of ranked) {
     if (newest < 0) continue;
     try {
