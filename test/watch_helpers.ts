@@ -14,7 +14,7 @@ import {
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { MinioServer } from "./harness/minio.ts";
-import { dbFingerprint, mainTs, type TestBucket, walsync } from "./helpers.ts";
+import { dbFingerprint, mainTs, type RunResult, type TestBucket, walsync } from "./helpers.ts";
 
 /** What the CLI needs to reach a bucket. */
 export type BucketArg = Pick<TestBucket, "arg" | "env">;
@@ -231,6 +231,20 @@ done
   ]);
 }
 
+/** Restores `name` from `bucket` into a fresh file in `dir`; returns the CLI's result. */
+export async function tryRestore(
+  bucket: BucketArg,
+  name: string,
+  dir: string,
+  extra: string[] = [],
+): Promise<RunResult & { out: string }> {
+  const out = join(dir, `restored-${crypto.randomUUID().slice(0, 8)}.db`);
+  const r = await walsync(["restore", name, "--bucket", bucket.arg, "-o", out, ...extra], {
+    env: bucket.env,
+  });
+  return { ...r, out };
+}
+
 /** Restores `name` from `bucket` into a fresh file in `dir`; asserts exit 0. */
 export async function restoreTo(
   bucket: BucketArg,
@@ -238,12 +252,9 @@ export async function restoreTo(
   dir: string,
   extra: string[] = [],
 ): Promise<string> {
-  const out = join(dir, `restored-${crypto.randomUUID().slice(0, 8)}.db`);
-  const r = await walsync(["restore", name, "--bucket", bucket.arg, "-o", out, ...extra], {
-    env: bucket.env,
-  });
+  const r = await tryRestore(bucket, name, dir, extra);
   assert.equal(r.code, 0, `restore ${name} ${extra.join(" ")} failed:\n${r.stderr}${r.stdout}`);
-  return out;
+  return r.out;
 }
 
 /** Asserts that a restore of `name` has exactly the content of `source` and passes integrity_check. */
