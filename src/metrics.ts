@@ -66,7 +66,26 @@ export interface MetricsServer {
 /** Serves `collect()` at `/metrics` on `addr`. */
 export function serveMetrics(addr: string, collect: () => Metric[]): MetricsServer {
   const { hostname, port } = parseListenAddress(addr);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = serve(hostname, port, collect);
+  } catch (err) {
+    // In use, not an address of this machine, an unknown host, a privileged port: the
+    // operator's choice of address, not an internal error.
+    const why = err instanceof Deno.errors.AddrInUse
+      ? "is already in use"
+      : `cannot be listened on (${err instanceof Error ? err.message : String(err)})`;
+    throw usageError(`metrics address ${addr} ${why}; choose another --metrics-addr host:port`);
+  }
+  return { port: server.addr.port, close: () => server.shutdown() };
+}
+
+function serve(
+  hostname: string,
+  port: number,
+  collect: () => Metric[],
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
     const path = new URL(request.url).pathname;
     if (path !== "/metrics") {
       return new Response("walsync: metrics are at /metrics\n", { status: 404 });
@@ -75,5 +94,4 @@ export function serveMetrics(addr: string, collect: () => Metric[]): MetricsServ
       headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     });
   });
-  return { port: server.addr.port, close: () => server.shutdown() };
 }

@@ -121,6 +121,10 @@ export async function runService(
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
   const loops: Promise<void>[] = [];
+  // First, so that a bad address fails the start before any watcher takes a snapshot.
+  const metrics = config.metricsAddr
+    ? serveMetrics(config.metricsAddr, () => collect(jobs))
+    : undefined;
   for (const db of config.databases) {
     for (const replica of db.replicas) {
       const storage = await openBucket(replica.bucket, replica.s3);
@@ -207,9 +211,6 @@ export async function runService(
       }
     }
   }
-  const metrics = config.metricsAddr
-    ? serveMetrics(config.metricsAddr, () => collect(jobs))
-    : undefined;
   logger.log("INFO", "watching", {
     databases: config.databases.length,
     replicas: jobs.length,
