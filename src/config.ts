@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { parseBucket, type S3Settings } from "./bucket.ts";
 import { usageError, WalsyncError } from "./errors.ts";
@@ -256,12 +256,15 @@ export function parseConfig(
       }
       const replica = r as Record<string, unknown>;
       if (db.replicas !== undefined) checkKeys(replica, replicaKeys, rat, "replica");
-      const bucket = str(replica.bucket, [...rat, "bucket"], "bucket");
+      let bucket = str(replica.bucket, [...rat, "bucket"], "bucket");
       try {
         parseBucket(bucket);
       } catch (err) {
         fail([...rat, "bucket"], err instanceof WalsyncError ? err.message : String(err));
       }
+      // Like path:, a relative file:// directory is beside the file, not in the working directory.
+      const dir = bucket.startsWith("file://") ? bucket.slice("file://".length) : undefined;
+      if (dir !== undefined && !isAbsolute(dir)) bucket = `file://${resolve(base, dir)}`;
       const s3: S3Settings = {};
       if (replica.endpoint !== undefined) {
         s3.endpoint = str(replica.endpoint, [...rat, "endpoint"], "endpoint");
