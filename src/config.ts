@@ -393,7 +393,9 @@ export function explainConfig(config: WalsyncConfig): Record<string, unknown> {
       drillIntervalMs: db.drillIntervalMs,
       replicas: db.replicas.map((r) => ({
         bucket: r.bucket,
-        endpoint: r.s3.endpoint ?? null,
+        // Credentials written into the URL (user:password@) are not printed back.
+        endpoint: r.s3.endpoint?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1[redacted]@") ??
+          null,
         region: r.s3.region ?? null,
         credentials: r.s3.credentials
           ? {
