@@ -614,7 +614,8 @@ Examples:
     Deno.addSignalListener("SIGTERM", onTerm);
     Deno.addSignalListener("SIGINT", onInt);
     try {
-      await runService(config, logger, controller.signal);
+      // Exit 1 when the last commits could not be shipped, so a service manager can tell.
+      if (!(await runService(config, logger, controller.signal))) setExit(ExitCode.failure);
     } finally {
       Deno.removeSignalListener("SIGTERM", onTerm);
       Deno.removeSignalListener("SIGINT", onInt);

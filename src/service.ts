@@ -112,12 +112,16 @@ function collect(jobs: Job[]): Metric[] {
   ];
 }
 
-/** Runs every watcher of `config` until `signal` aborts; ships what is pending before returning. */
+/**
+ * Runs every watcher of `config` until `signal` aborts; ships what is pending before returning.
+ * Returns false when some commits could not be shipped at the end (they stay in the WAL, and
+ * the next start takes them into its snapshot).
+ */
 export async function runService(
   config: WalsyncConfig,
   logger: Logger,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
   const loops: Promise<void>[] = [];
@@ -217,8 +221,16 @@ export async function runService(
     metrics: metrics ? `${config.metricsAddr} (port ${metrics.port})` : "off",
   });
   await Promise.all(loops);
-  await Promise.all(jobs.map((j) => j.watcher.close()));
+  const shipped = await Promise.all(jobs.map((j) => j.watcher.close()));
   await metrics?.close();
   for (const j of jobs) j.storage.close();
-  logger.log("INFO", "stopped", { databases: config.databases.length });
+  const complete = shipped.every(Boolean);
+  logger.log(
+    complete ? "INFO" : "ERROR",
+    complete ? "stopped" : "stopped with commits not shipped",
+    {
+      databases: config.databases.length,
+    },
+  );
+  return complete;
 }

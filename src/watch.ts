@@ -157,7 +157,7 @@ export interface DatabaseWatcher {
   /** One sync step: start a generation if needed, ship new frames, checkpoint if due. */
   tick(): Promise<void>;
   /** Ships what is pending and closes the connections. */
-  close(): Promise<void>;
+  close(): Promise<boolean>;
 }
 
 /** Creates the watcher of one database. */
@@ -527,10 +527,12 @@ export function createWatcher(
     }),
     tick,
     async close() {
+      let shipped = true;
       if (lineage && conns) {
         try {
-          await ship();
+          shipped = await ship();
         } catch (err) {
+          shipped = false;
           logger.log(
             "ERROR",
             "final sync failed",
@@ -540,6 +542,7 @@ export function createWatcher(
       }
       closeConnections(conns);
       conns = null;
+      return shipped;
     },
   };
 }

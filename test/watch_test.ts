@@ -826,6 +826,11 @@ Deno.test(
       const stopped = await watch.stop("SIGTERM");
       assert.ok(stopped.ms < 10_500, `took ${stopped.ms} ms to stop`);
       assert.match(stopped.log, /final sync failed/);
+      assert.equal(
+        stopped.code,
+        1,
+        "unshipped commits at exit are a failure a service manager sees",
+      );
       await server.resume();
       watch = startWatch(bucket, [db]);
       await watch.waitForLog(/snapshot uploaded/);
