@@ -42,6 +42,7 @@ import {
   removeObject,
   restoreInto,
   sleep,
+  sqliteRead,
   startWalsync,
   storedObjects,
   tamper,
@@ -728,16 +729,17 @@ databases:
         // The metrics show who is behind.
         await sleep(1200);
         const down = await scrape();
-        assert.ok(down.s3Lag >= 1, `s3 lag ${down.s3Lag}`);
-        assert.ok(down.s3Errors >= 1);
-        assert.equal(down.fileLag, 0);
+        const context = () => `${JSON.stringify(down)}\n${watch.log()}`;
+        assert.ok(down.s3Lag >= 1, context());
+        assert.ok(down.s3Errors >= 1, context());
+        assert.equal(down.fileLag, 0, context());
 
         await server.resume();
         await waitRestoresExactly(s3, db, "app.db", dir, 45_000);
         await watch.waitForLog(/caught up.*replica="?s3:/);
         const up = await scrape();
-        assert.equal(up.s3Lag, 0);
-        assert.equal(up.fileLag, 0);
+        assert.equal(up.s3Lag, 0, `${JSON.stringify(up)}\n${watch.log()}`);
+        assert.equal(up.fileLag, 0, `${JSON.stringify(up)}\n${watch.log()}`);
         const stopped = await watch.stop();
         assert.equal(stopped.code, 0, stopped.log);
       } finally {
@@ -1492,6 +1494,91 @@ Deno.test(
       assert.equal((await watch.stop()).code, 0);
     } finally {
       await follower.kill();
+      await watch.kill();
+    }
+  },
+);
+
+Deno.test(
+  "replicate: s3: follows a new generation when watch restarts; a reader holding a transaction on the replica keeps its snapshot and does not stop updates",
+  sdkTest,
+  async () => {
+    const bucket = await s3Bucket();
+    const dir = await workDir();
+    const db = await appDatabase(dir);
+    const replica = join(dir, "replica.db");
+    const watchArgs = ["watch", db, "-b", bucket.arg, "--sync-interval", "100ms"];
+    let watch = startWalsync(watchArgs, { env: bucket.env });
+    let follower: ReturnType<typeof startWalsync> | undefined;
+    const reader = new Deno.Command("sqlite3", {
+      args: ["-bail", "-cmd", ".timeout 5000", replica],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    let session: Deno.ChildProcess | undefined;
+    try {
+      await watch.waitForLog(/snapshot uploaded/);
+      for (let i = 1; i <= 5; i++) await commit(db, "g1", i);
+      await waitRestoresExactly(bucket, db, "app.db", dir);
+      follower = startWalsync(
+        ["replicate", "app.db", "-b", bucket.arg, "-o", replica, "--interval", "200ms"],
+        { env: bucket.env },
+      );
+      const first = await contentHash(db);
+      await waitUntil("the replica", async () => {
+        try {
+          return (await contentHash(replica)) === first;
+        } catch {
+          return false;
+        }
+      });
+      const countBefore = await sqliteRead(replica, "SELECT count(*) FROM events;");
+
+      // A reader opens a transaction on the replica and keeps it.
+      session = reader.spawn();
+      const input = session.stdin.getWriter();
+      const lines = session.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      await input.write(new TextEncoder().encode("BEGIN; SELECT count(*) FROM events;\n"));
+      let seen = "";
+      while (!seen.includes("\n")) seen += (await lines.read()).value ?? "";
+      assert.equal(seen.trim(), countBefore);
+
+      // watch restarts: a new generation; more commits.
+      assert.equal((await watch.stop()).code, 0);
+      watch = startWalsync(watchArgs, { env: bucket.env });
+      await watch.waitForLog(/snapshot uploaded/);
+      for (let i = 1; i <= 5; i++) await commit(db, "g2", i);
+      assert.equal((await generationsOf(bucket, "app.db")).length, 2);
+      const second = await contentHash(db);
+      await waitUntil("the replica to follow the new generation", async () => {
+        return (await contentHash(replica)) === second;
+      }, 30_000);
+      assert.equal(await sqliteRead(replica, "PRAGMA integrity_check;"), "ok");
+
+      // The held transaction still sees its snapshot.
+      await input.write(new TextEncoder().encode("SELECT count(*) FROM events; COMMIT;\n"));
+      await input.close();
+      for (let chunk = await lines.read(); !chunk.done; chunk = await lines.read()) {
+        seen += chunk.value;
+      }
+      const status = await session.status;
+      const stderr = await new Response(session.stderr).text();
+      session = undefined;
+      assert.equal(status.code, 0, stderr);
+      assert.deepEqual(seen.trim().split("\n"), [countBefore, countBefore], stderr);
+      assert.match(follower.log(), /replica restored .*generation=/);
+      assert.doesNotMatch(follower.log(), /ERROR/);
+      assert.equal((await follower.stop()).code, 0);
+      assert.equal((await watch.stop()).code, 0);
+    } finally {
+      if (session) {
+        try {
+          session.kill("SIGKILL");
+        } catch { /* gone */ }
+        await session.status;
+      }
+      await follower?.kill();
       await watch.kill();
     }
   },
