@@ -5,6 +5,7 @@
  * @module
  */
 import { type DatabaseCatalog, lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
+import { WalsyncError } from "./errors.ts";
 import type { Storage } from "./storage.ts";
 import { verifyDatabase } from "./verify.ts";
 
@@ -60,6 +61,13 @@ export async function bucketStatus(
   const catalogs = options.db
     ? [await readCatalog(storage, options.db)]
     : await readAllCatalogs(storage);
+  // Asked about one database that has no backup here: not a healthy status (as in verify).
+  if (options.db && catalogs[0].generations.length === 0) {
+    throw new WalsyncError(
+      "failure",
+      `no backup of ${options.db} found in this bucket; check the database name and --bucket (walsync list shows what is there)`,
+    );
+  }
   const result: DatabaseStatus[] = [];
   for (const catalog of catalogs) {
     if (catalog.generations.length === 0) continue;
