@@ -1220,6 +1220,13 @@ Deno.test(
     }
     const text = await walsync(["status", "-b", bucket.arg], { env: bucket.env });
     assert.equal(text.code, 0);
+    // A database the bucket has no backup of is not healthy (like verify: exit 1, named).
+    const missing = await walsync(["status", "c.db", "-b", bucket.arg, "--json"], {
+      env: bucket.env,
+    });
+    assert.equal(missing.code, 1, missing.stdout);
+    assert.equal(JSON.parse(missing.stdout).ok, false);
+    assert.match(JSON.parse(missing.stdout).error.message, /no backup of c\.db/);
     assert.match(text.stdout, /✓ a\.db: txid \d+/);
     assert.match(text.stdout, /✓ b\.db: txid \d+/);
 
