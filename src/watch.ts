@@ -102,6 +102,28 @@ export function createLimiter(slots: number): Limiter {
   };
 }
 
+const processLocks = new Map<string, Promise<void>>();
+
+/**
+ * Runs `task` while no other task of this process holds the lock for `path`. Watchers of the
+ * same database (one per replica) take SQLite's write lock across awaits; without this they
+ * would wait for each other inside SQLite's busy handler, which blocks the event loop.
+ */
+export async function withProcessLock<T>(path: string, task: () => Promise<T>): Promise<T> {
+  const before = processLocks.get(path) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const tail = before.then(() => mine);
+  processLocks.set(path, tail);
+  await before;
+  try {
+    return await task();
+  } finally {
+    release();
+    if (processLocks.get(path) === tail) processLocks.delete(path);
+  }
+}
+
 /** Where one database's backup stands. */
 interface Lineage {
   generation: string;
@@ -255,30 +277,32 @@ export function createWatcher(
     let header: WalHeader | null = null;
     let position: WalPosition | null = null;
     let walInode: number | null = null;
-    let generation: string;
+    let generation = "";
     // Under the write lock nothing commits, so the reader's snapshot and the end of the
     // WAL's committed frames are the same point.
-    try {
-      c.lock.exec("BEGIN IMMEDIATE");
-    } catch (err) {
-      throw new WalsyncError(
-        "database",
-        `database ${name} stayed locked by a writer (${(err as Error).message}); will retry`,
-      );
-    }
-    try {
-      beginRead(c.readers[0]);
-      c.active = 0;
-      generation = newGenerationId();
-      walInode = await walInodeOf();
-      const read = await readWalFile(walPath, null, null);
-      if (read && !read.restarted) {
-        header = read.header;
-        position = read.end;
+    await withProcessLock(dbPath, async () => {
+      try {
+        c.lock.exec("BEGIN IMMEDIATE");
+      } catch (err) {
+        throw new WalsyncError(
+          "database",
+          `database ${name} stayed locked by a writer (${(err as Error).message}); will retry`,
+        );
       }
-    } finally {
-      c.lock.exec("ROLLBACK");
-    }
+      try {
+        beginRead(c.readers[0]);
+        c.active = 0;
+        generation = newGenerationId();
+        walInode = await walInodeOf();
+        const read = await readWalFile(walPath, null, null);
+        if (read && !read.restarted) {
+          header = read.header;
+          position = read.end;
+        }
+      } finally {
+        c.lock.exec("ROLLBACK");
+      }
+    });
     const tempDir = await Deno.makeTempDir({ prefix: "walsync-watch-" });
     try {
       const copy = join(tempDir, "snapshot.db");
@@ -477,7 +501,7 @@ export function createWatcher(
         rotateReaders();
         const offset = lineage.position?.offset ?? 0;
         if (offset > options.checkpointBytes && offset !== lineage.checkpointedAt) {
-          await checkpoint();
+          await withProcessLock(dbPath, checkpoint);
         }
       }
       if (lagSince !== 0) {

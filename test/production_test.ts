@@ -627,13 +627,9 @@ databases:
 Deno.test({
   name:
     "replicas: two replicas of one database in one process never log a spurious sync failure (lock contention between their watchers)",
-  // Ignored: exposes a bug in src/watch.ts (reported, not mine to fix). Watchers of the same
-  // database share nothing; one holds `BEGIN IMMEDIATE` across awaits (startGeneration reads
-  // the WAL under it; checkpoint ships under it) while another's `BEGIN IMMEDIATE` busy-waits
-  // its 200 ms timeout synchronously, blocking the event loop, so the holder cannot finish
-  // and the other fails: `ERROR sync failed … database app.db stayed locked by a writer`,
-  // a new generation and a 1 s retry, at about every other start with two or three replicas.
-  ignore: true,
+  // Watchers of the same database take SQLite's write lock across awaits; without the
+  // in-process lock (withProcessLock in src/watch.ts) another watcher's BEGIN IMMEDIATE would
+  // busy-wait synchronously, block the event loop and fail with "stayed locked by a writer".
   ...sdkTest,
   fn: async () => {
     const dir = await workDir();
