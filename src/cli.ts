@@ -93,12 +93,34 @@ interface WatchFlags extends BucketOptions {
 }
 
 /** The configuration `watch` runs: from --config, or from its arguments and flags. */
-async function watchConfig(paths: string[], options: WatchFlags): Promise<WalsyncConfig> {
+async function watchConfig(
+  paths: string[],
+  options: WatchFlags,
+  fromCli: (option: string) => boolean,
+): Promise<WalsyncConfig> {
   if (options.config !== undefined) {
     if (paths.length > 0 || options.bucket !== undefined) {
       throw usageError(
         "give databases and --bucket either on the command line or in --config, not both",
       );
+    }
+    // A flag that the config file would silently override is a mistake worth stopping for.
+    const settings: [keyof WatchFlags, string][] = [
+      ["syncInterval", "--sync-interval"],
+      ["snapshotInterval", "--snapshot-interval"],
+      ["retention", "--retention"],
+      ["drillInterval", "--drill-interval"],
+      ["checkpointSize", "--checkpoint-size"],
+      ["maxUploads", "--max-uploads"],
+      ["endpoint", "--endpoint"],
+      ["region", "--region"],
+    ];
+    for (const [key, flag] of settings) {
+      if (fromCli(key)) {
+        throw usageError(
+          `${flag} has no effect with --config; set it in ${options.config} instead`,
+        );
+      }
     }
     const config = await loadConfig(options.config);
     if (options.metricsAddr !== undefined) config.metricsAddr = options.metricsAddr;
@@ -594,8 +616,12 @@ Examples:
   walsync watch a.db b.db c.db -b file:///srv/backups --sync-interval 500ms --json-logs
   walsync watch --config /etc/walsync.yml`,
       ),
-  ).action(async (paths: string[], options: WatchFlags) => {
-    const config = await watchConfig(paths, options);
+  ).action(async (paths: string[], options: WatchFlags, command: Command) => {
+    const config = await watchConfig(
+      paths,
+      options,
+      (key) => command.getOptionValueSource(key) === "cli",
+    );
     const controller = new AbortController();
     const logger = stderrLogger(options.jsonLogs ?? false);
     const stop = (signal: string) => () => {
