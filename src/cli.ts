@@ -10,7 +10,7 @@ import { ExitCode, usageError, WalsyncError } from "./errors.ts";
 import { listDatabases, listRestorePoints } from "./list.ts";
 import { formatBytes, progress } from "./progress.ts";
 import { redact } from "./redact.ts";
-import { restoreDatabase, type RestoreTarget } from "./restore.ts";
+import { restoreDatabase, type RestoreResult, type RestoreTarget } from "./restore.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import type { Storage } from "./storage.ts";
 import { verifyDatabase } from "./verify.ts";
@@ -53,6 +53,22 @@ function err(text: string): void {
 
 function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2));
+}
+
+/** The text a successful restore prints. */
+function printRestored(result: RestoreResult, replica?: string): void {
+  const from = replica ? ` from ${replica}` : "";
+  out(
+    `✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${
+      1 + result.segments.length
+    } objects, ${formatBytes(result.bytes)})${from}`,
+  );
+  out(`✓ integrity_check: ${result.integrityCheck}`);
+  out(
+    `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
+      formatBytes(result.size)
+    })`,
+  );
 }
 
 function addBucketOptions(command: Command): Command {
@@ -374,17 +390,7 @@ Examples:
         if (options.json) {
           printJson({ ok: true, command: "restore", bucket: result.replica, ...result });
         } else {
-          out(
-            `✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${
-              1 + result.segments.length
-            } objects, ${formatBytes(result.bytes)}) from ${result.replica}`,
-          );
-          out(`✓ integrity_check: ${result.integrityCheck}`);
-          out(
-            `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
-              formatBytes(result.size)
-            })`,
-          );
+          printRestored(result, result.replica);
         }
       } finally {
         bar.done();
@@ -405,17 +411,7 @@ Examples:
       if (options.json) {
         printJson({ ok: true, command: "restore", bucket: storage.location, ...result });
       } else {
-        out(
-          `✓ Checksum verified: ${result.snapshot.sha256.slice(0, 12)}… (${
-            1 + result.segments.length
-          } objects, ${formatBytes(result.bytes)})`,
-        );
-        out(`✓ integrity_check: ${result.integrityCheck}`);
-        out(
-          `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
-            formatBytes(result.size)
-          })`,
-        );
+        printRestored(result);
       }
     } finally {
       bar.done();

@@ -13,7 +13,7 @@ import {
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sharedMinio } from "./harness/minio.ts";
+import { type MinioServer, sharedMinio } from "./harness/minio.ts";
 
 /** Absolute path of `main.ts`. */
 export const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "main.ts");
@@ -134,10 +134,15 @@ export async function fileBucket(): Promise<TestBucket & { dir: string }> {
 }
 
 /** A fresh prefix in the shared MinIO server's bucket, and a plain SDK client to reach it. */
-export async function s3Bucket(): Promise<
-  TestBucket & { client: S3Client; bucket: string; prefix: string }
-> {
-  const server = await sharedMinio();
+export async function s3Bucket(): Promise<S3TestBucket> {
+  return s3BucketOn(await sharedMinio());
+}
+
+/** A test bucket on S3, with the plain SDK client that reaches it. */
+export type S3TestBucket = TestBucket & { client: S3Client; bucket: string; prefix: string };
+
+/** A fresh prefix in the bucket of `server` (a private one a test may pause, or the shared one). */
+export function s3BucketOn(server: MinioServer): S3TestBucket {
   const prefix = `t-${crypto.randomUUID().slice(0, 8)}`;
   const client = new S3Client({
     endpoint: server.endpoint,

@@ -4,17 +4,18 @@
  * the source by content.
  * @module
  */
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { MinioServer } from "./harness/minio.ts";
-import { dbFingerprint, mainTs, type RunResult, type TestBucket, walsync } from "./helpers.ts";
+import {
+  dbFingerprint,
+  mainTs,
+  type RunResult,
+  s3BucketOn,
+  type S3TestBucket,
+  type TestBucket,
+  walsync,
+} from "./helpers.ts";
 
 /** What the CLI needs to reach a bucket. */
 export type BucketArg = Pick<TestBucket, "arg" | "env">;
@@ -328,60 +329,7 @@ export async function maxStoredTxid(bucket: TestBucket, db: string): Promise<num
 }
 
 /** A {@link TestBucket} on a private MinIO server (one a test may pause and resume). */
-export function privateS3Bucket(
-  server: MinioServer,
-): TestBucket & { client: S3Client; bucket: string; prefix: string } {
-  const prefix = `t-${crypto.randomUUID().slice(0, 8)}`;
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
-  const bucket = server.bucket;
-  return {
-    kind: "s3",
-    client,
-    bucket,
-    prefix,
-    arg: `s3://${bucket}/${prefix}`,
-    env: server.env,
-    async keys() {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const page = await client.send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: `${prefix}/`,
-            ContinuationToken: token,
-          }),
-        );
-        for (const o of page.Contents ?? []) keys.push(o.Key!.slice(prefix.length + 1));
-        token = page.NextContinuationToken;
-      } while (token);
-      return keys.sort();
-    },
-    async read(key) {
-      const got = await client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/${key}` }),
-      );
-      return { bytes: await got.Body!.transformToByteArray(), metadata: got.Metadata ?? {} };
-    },
-    async write(key, object) {
-      await client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `${prefix}/${key}`,
-          Body: object.bytes,
-          Metadata: object.metadata,
-        }),
-      );
-    },
-  };
-}
+export const privateS3Bucket = s3BucketOn;
 
 /** Runs SQL through the `sqlite3` CLI and reports the outcome instead of throwing. */
 export async function sqliteTry(
@@ -411,7 +359,7 @@ export async function removeObject(bucket: TestBucket, key: string): Promise<voi
     await Deno.remove(join(dir, `${key}.meta.json`)).catch(() => {});
     return;
   }
-  const s3 = bucket as TestBucket & { client: S3Client; bucket: string; prefix: string };
+  const s3 = bucket as S3TestBucket;
   await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${s3.prefix}/${key}` }));
 }
 
