@@ -334,8 +334,9 @@ export function startWalsync(
   logPath: string,
   syncInterval = "1s",
   extraArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
 ): BackupProcess {
-  const env = backupEnv(minio);
+  const env = { ...backupEnv(minio), ...extraEnv };
   return spawnLogged(
     "walsync",
     Deno.execPath(),

@@ -4,6 +4,7 @@
  *
  * ```
  * deno run -A bench/watch_idle_rss.ts [--counts 1,10,100] [--settle 10] [--sync-interval 1s]
+ *                                     [--walsync-env NAME=VALUE ...]
  * ```
  *
  * For each N, both tools in turn (alternating which goes first) watch N fresh copies of a small
@@ -14,7 +15,9 @@
  * is the slope between the smallest and the largest N. A third process, `sqlite-floor`, opens
  * only what walsync keeps per database (three node:sqlite connections, one in a read
  * transaction) in a bare Deno: the SQLite share of walsync's memory. RSS is also split into
- * anonymous and file-backed memory (smaps_rollup). Nothing asserts on the figures.
+ * anonymous and file-backed memory (smaps_rollup). `--walsync-env` adds to walsync's
+ * environment (e.g. `MALLOC_TRIM_THRESHOLD_=131072`, to see how much of its RSS is freed heap
+ * that glibc keeps). Nothing asserts on the figures.
  * @module
  */
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -73,11 +76,19 @@ const { values: flags } = parseArgs({
     counts: { type: "string", default: "1,10,100" },
     settle: { type: "string", default: "10" },
     "sync-interval": { type: "string", default: "1s" },
+    "walsync-env": { type: "string", multiple: true, default: [] },
   },
 });
 const counts = flags.counts!.split(",").map(Number);
 const settle = Number(flags.settle);
 const syncInterval = flags["sync-interval"]!;
+/** Extra environment for walsync, e.g. `--walsync-env MALLOC_TRIM_THRESHOLD_=131072`. */
+const walsyncEnv: Record<string, string> = {};
+for (const pair of flags["walsync-env"] ?? []) {
+  const eq = pair.indexOf("=");
+  if (eq <= 0) throw new Error(`--walsync-env takes NAME=VALUE, not ${pair}`);
+  walsyncEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 if (!counts.every((n) => Number.isInteger(n) && n >= 1 && n <= 500) || !(settle >= 1)) {
   throw new Error("--counts takes whole numbers 1..500; --settle at least 1 (seconds)");
 }
@@ -148,7 +159,7 @@ async function runOne(
       return sample;
     }
     backup = tool === "walsync"
-      ? startWalsync(minio, dbs, prefix, join(dir, "walsync.log"), syncInterval)
+      ? startWalsync(minio, dbs, prefix, join(dir, "walsync.log"), syncInterval, [], walsyncEnv)
       : await startLitestream(
         litestream!,
         minio,
@@ -199,7 +210,8 @@ async function main(): Promise<void> {
   console.log(
     `\nwatch idle RSS: ${
       counts.join(", ")
-    } idle databases, settle ${settle} s, sync interval ${syncInterval}\n`,
+    } idle databases, settle ${settle} s, sync interval ${syncInterval}` +
+      (Object.keys(walsyncEnv).length ? `, walsync env ${JSON.stringify(walsyncEnv)}` : "") + "\n",
   );
   const tools: Tool[] = litestream ? ["walsync", "litestream"] : ["walsync"];
   const measured: Tool[] = [...tools, "sqlite-floor"];

@@ -7,8 +7,9 @@
  *                                    [--poll-ms 50] [--sync-interval 1s] [--only walsync|litestream]
  * ```
  *
- * A writer process (`watch_writer.ts`, node:sqlite) commits one small transaction every
- * `interval-ms` for `seconds` against a WAL database watched by one tool; this process lists the
+ * A writer process (`watch_writer.ts`, node:sqlite) commits one small transaction about every
+ * `interval-ms` (jittered ±50 %, so commits land at every phase of the tools' 1 s loops) for
+ * about `seconds` against a WAL database watched by one tool; this process lists the
  * tool's prefix every `poll-ms` (ListObjectsV2) and notes when each object first shows up (the
  * time the listing that held it came back: an upper bound, late by at most one poll period plus
  * one listing). A commit is durable when the first object holding it is visible:
@@ -360,7 +361,7 @@ async function main(): Promise<void> {
   const litestream = litestreamOrSkip();
   console.log(await machineReport(litestream));
   console.log(
-    `\nwatch latency: ${commitsPerRound} commits every ${intervalMs} ms per run, sync interval ` +
+    `\nwatch latency: ${commitsPerRound} commits about every ${intervalMs} ms (±50 %) per run, sync interval ` +
       `${syncInterval}, poll every ${pollMs} ms, ${rounds} round(s)\n`,
   );
   let tools: Tool[] = ["walsync", "litestream"];

@@ -10,8 +10,9 @@
  * deno run -A bench/watch_writer.ts hold       <seconds> <db...>
  * ```
  *
- * `latency` commits one small transaction every `interval-ms` (on a fixed schedule, so a slow
- * commit does not push the later ones back) and prints one JSON line per commit:
+ * `latency` commits one small transaction about every `interval-ms` (gaps uniform in 0.5..1.5
+ * times it, on a schedule fixed in advance so a slow commit does not push the later ones back)
+ * and prints one JSON line per commit:
  * `{"i":1,"t":<ms since epoch after COMMIT returned>,"salt1":…,"salt2":…,"end":<WAL offset>}`.
  * `end` is the byte offset just past the commit's last frame in the `-wal` file and
  * `salt1`/`salt2` the WAL header salts it was written under, so a backup object that records
@@ -169,9 +170,12 @@ function main(args: string[]): void {
     if (!(commits > 0 && commits <= 100_000 && intervalMs >= 1)) {
       throw new Error("latency needs 1..100000 commits and an interval of at least 1 ms");
     }
-    const start = Date.now();
+    // Gaps drawn uniformly from 0.5..1.5 x the interval: a strictly periodic writer would
+    // meet a periodic sync loop at the same few phases for a whole run, and the percentiles
+    // would depend on that alignment rather than on the tool.
+    let due = Date.now();
     for (let i = 1; i <= commits; i++) {
-      const due = start + i * intervalMs;
+      due += intervalMs * (0.5 + Math.random());
       // Busy-wait only the last millisecond; sleep the rest (Atomics.wait blocks this thread).
       const sleep = due - Date.now() - 1;
       if (sleep > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, sleep);
