@@ -124,6 +124,7 @@ export async function runService(
 ): Promise<boolean> {
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
+  const storages = new Map<string, Storage>();
   const loops: Promise<void>[] = [];
   // First, so that a bad address fails the start before any watcher takes a snapshot.
   const metrics = config.metricsAddr
@@ -131,7 +132,14 @@ export async function runService(
     : undefined;
   for (const db of config.databases) {
     for (const replica of db.replicas) {
-      const storage = await openBucket(replica.bucket, replica.s3);
+      // Databases with the same replica settings share one storage, so one S3 client (and
+      // its connection pool) serves them all.
+      const storageKey = JSON.stringify([replica.bucket, replica.s3]);
+      let storage = storages.get(storageKey);
+      if (!storage) {
+        storage = await openBucket(replica.bucket, replica.s3);
+        storages.set(storageKey, storage);
+      }
       const log = withFields(
         logger,
         config.databases.some((d) => d.replicas.length > 1) ? { replica: storage.location } : {},
@@ -223,7 +231,7 @@ export async function runService(
   await Promise.all(loops);
   const shipped = await Promise.all(jobs.map((j) => j.watcher.close()));
   await metrics?.close();
-  for (const j of jobs) j.storage.close();
+  for (const storage of storages.values()) storage.close();
   const complete = shipped.every(Boolean);
   logger.log(
     complete ? "INFO" : "ERROR",
