@@ -164,8 +164,9 @@ export async function runService(
       loops.push((async () => {
         while (!signal.aborted) {
           const started = Date.now();
-          await watcher.tick();
-          await sleep(Math.max(0, db.syncIntervalMs - (Date.now() - started)), signal);
+          const soon = await watcher.tick();
+          const wait = Math.max(0, db.syncIntervalMs - (Date.now() - started));
+          await sleep(soon > 0 ? Math.min(soon, wait) : wait, signal);
         }
       })());
 

@@ -102,6 +102,9 @@ export function createLimiter(slots: number): Limiter {
   };
 }
 
+/** How soon to sync again after our own checkpoint (see `checkpoint`). */
+const followUpMs = 50;
+
 const processLocks = new Map<string, Promise<void>>();
 
 /**
@@ -176,8 +179,11 @@ function closeConnections(conns: Connections | null): void {
 export interface DatabaseWatcher {
   /** Status for logs and metrics. */
   status(): WatchStatus;
-  /** One sync step: start a generation if needed, ship new frames, checkpoint if due. */
-  tick(): Promise<void>;
+  /**
+   * One sync step: start a generation if needed, ship new frames, checkpoint if due. Returns
+   * how soon (ms) the next step is wanted when sooner than the sync interval, else 0.
+   */
+  tick(): Promise<number>;
   /** Ships what is pending and closes the connections. */
   close(): Promise<boolean>;
 }
@@ -199,6 +205,7 @@ export function createWatcher(
   let lagSince = 0;
   let retryAt = 0;
   let failures = 0;
+  let followUps = 0;
   const stats = { bytesUploaded: 0, objectsUploaded: 0, syncErrors: 0, lastSyncAt: 0 };
 
   const fields = (extra: Record<string, string | number | undefined> = {}) => ({
@@ -444,6 +451,10 @@ export function createWatcher(
   /** Checkpoints under the write lock once everything is shipped, so the WAL can restart. */
   async function checkpoint(): Promise<void> {
     const c = conns!;
+    // First pass without the write lock, while our reader holds: it copies everything up to
+    // that reader's mark, concurrently with the application's writers, so the locked pass
+    // below only has the last few frames left to copy.
+    c.readers[c.active === 0 ? 1 : 0].prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
     try {
       c.lock.exec("BEGIN IMMEDIATE");
     } catch {
@@ -462,6 +473,10 @@ export function createWatcher(
           // Until a writer restarts the WAL the offset stays past the threshold; checkpointing
           // it again every sync would only take the write lock and log the same line.
           if (lineage?.position) lineage.checkpointedAt = lineage.position.offset;
+          // The reader begun below finds the WAL fully copied and reads the database file
+          // alone, which stops the application's own checkpoints from copying anything until
+          // we move to a reader with a WAL mark: sync again soon rather than in a full interval.
+          followUps = 20;
           logger.log("INFO", "checkpointed", fields({ frames: result.log }));
         }
       } finally {
@@ -472,8 +487,8 @@ export function createWatcher(
     }
   }
 
-  async function tick(): Promise<void> {
-    if (Date.now() < retryAt) return;
+  async function tick(): Promise<number> {
+    if (Date.now() < retryAt) return 0;
     try {
       if (lineage && conns) {
         const inode = await inodeOf();
@@ -481,7 +496,7 @@ export function createWatcher(
           reset(inode === null ? "database file deleted" : "database file replaced");
           if (inode === null) {
             logger.log("WARN", "database file is missing; waiting for it", fields());
-            return;
+            return 0;
           }
         }
       }
@@ -492,13 +507,15 @@ export function createWatcher(
         if (await ship()) reset("snapshot interval");
       }
       if (!lineage) {
-        if ((await inodeOf()) === null) return;
+        if ((await inodeOf()) === null) return 0;
         await startGeneration();
       }
+      const before = lineage?.position?.offset;
       const shipped = await ship();
-      if (!lineage) return; // ship() asked for a new generation; next tick starts it
+      if (!lineage) return 0; // ship() asked for a new generation; next tick starts it
       if (shipped) {
         rotateReaders();
+        if (followUps > 0) followUps = lineage.position?.offset !== before ? 0 : followUps - 1;
         const offset = lineage.position?.offset ?? 0;
         if (offset > options.checkpointBytes && offset !== lineage.checkpointedAt) {
           await withProcessLock(dbPath, checkpoint);
@@ -514,6 +531,7 @@ export function createWatcher(
       lagSince = 0;
       failures = 0;
       stats.lastSyncAt = Date.now();
+      return followUps > 0 ? followUpMs : 0;
     } catch (err) {
       stats.syncErrors++;
       failures++;
@@ -537,6 +555,7 @@ export function createWatcher(
       const keep = err instanceof WalsyncError &&
         (err.kind === "storage" || err.kind === "integrity");
       if (lineage && !keep) reset(`error: ${message}`);
+      return 0;
     }
   }
 
