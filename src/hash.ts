@@ -97,18 +97,52 @@ export function fileStream(
   }, { highWaterMark: 0 });
 }
 
-/** SHA256 and size of a file, read as a stream. */
+/** SHA256 and size of a file: two reads in flight into a ring of reused buffers. */
 export async function hashFile(
   path: string,
   onBytes?: (total: number) => void,
 ): Promise<{ sha256: string; size: number }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of fileStream(path, onBytes)) {
-    hash.update(chunk);
-    size += chunk.byteLength;
+  const ahead = 2;
+  const count = ahead + 2;
+  const file = await Deno.open(path, { read: true });
+  // Reads in flight; settled before the descriptor closes, also when hashing stops early.
+  const queue: Promise<[Uint8Array, number]>[] = [];
+  try {
+    const bufs = Array.from({ length: count }, () => new Uint8Array(chunkSize));
+    const hash = createHash("sha256");
+    let size = 0;
+    let next = 0;
+    const fill = async (buf: Uint8Array): Promise<number> => {
+      let filled = 0;
+      while (filled < buf.length) {
+        const n = await file.read(buf.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      return filled;
+    };
+    let last: Promise<unknown> = Promise.resolve();
+    const issue = () => {
+      const buf = bufs[next++ % count];
+      const p = last.then(() => fill(buf)).then((n) => [buf, n] as [Uint8Array, number]);
+      last = p;
+      queue.push(p);
+    };
+    for (let i = 0; i < ahead; i++) issue();
+    for (;;) {
+      const [buf, n] = await queue.shift()!;
+      if (n === 0) break;
+      issue();
+      hash.update(buf.subarray(0, n));
+      size += n;
+      onBytes?.(size);
+      if (n < chunkSize) break;
+    }
+    return { sha256: hash.digest("hex"), size };
+  } finally {
+    await Promise.allSettled(queue);
+    file.close();
   }
-  return { sha256: hash.digest("hex"), size };
 }
 
 /** A stream of one byte array. */
