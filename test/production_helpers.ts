@@ -25,23 +25,9 @@ export interface Background {
   kill(): Promise<void>;
 }
 
-/** Waits `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+import { sleep, waitUntil } from "./watch_helpers.ts";
 
-/** Polls `condition` every 100 ms until it holds; throws naming `what` on timeout. */
-export async function waitUntil(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+export { sleep, waitUntil };
 
 function countMatches(text: string, pattern: RegExp): number {
   const flags = pattern.flags.includes("g") ? pattern.flags : pattern.flags + "g";
