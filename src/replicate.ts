@@ -8,6 +8,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
 import { readCatalog } from "./catalog.ts";
+import { integrityCheck } from "./database.ts";
 import { integrityError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { applySegment, planRestore, restoreDatabase } from "./restore.ts";
@@ -31,16 +32,6 @@ export interface ReplicateOptions {
   logger: Logger;
   /** Return after the first successful update instead of polling. */
   once?: boolean;
-}
-
-function quickCheck(path: string): string {
-  const db = new DatabaseSync(path);
-  try {
-    const rows = db.prepare("PRAGMA quick_check").all() as Record<string, unknown>[];
-    return rows.map((r) => String(Object.values(r)[0])).join("; ");
-  } finally {
-    db.close();
-  }
 }
 
 async function publish(shadow: string, output: string): Promise<void> {
@@ -125,7 +116,7 @@ export async function replicate(
     } finally {
       file.close();
     }
-    const verdict = quickCheck(shadow);
+    const verdict = integrityCheck(shadow, "quick_check");
     if (verdict !== "ok") {
       state = null;
       throw integrityError(

@@ -13,6 +13,7 @@ import {
   readCatalog,
 } from "./catalog.ts";
 import { integrityCheck, parseDatabaseHeader } from "./database.ts";
+import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
 import { readObject } from "./object.ts";
@@ -482,18 +483,4 @@ async function previousDigest(
   const digest = info?.metadata[meta.sha256];
   if (!digest) throw integrityError(key, "sha256 metadata is missing");
   return digest;
-}
-
-/** Makes a rename durable: fsync of the directory that holds it. */
-export async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await Deno.open(dir, { read: true });
-    try {
-      await handle.sync();
-    } finally {
-      handle.close();
-    }
-  } catch {
-    // Some file systems refuse fsync on directories; the rename itself has happened.
-  }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
+import { syncDirectory } from "./durable.ts";
 import { integrityError, WalsyncError } from "./errors.ts";
 import { bytesStream, hashingStream } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
@@ -64,18 +65,6 @@ export function fileStorage(root: string): Storage {
     }
   }
 
-  /** Makes renames in `dir` durable (some file systems refuse; the rename itself stands). */
-  async function syncDir(dir: string): Promise<void> {
-    try {
-      const handle = await Deno.open(dir, { read: true });
-      try {
-        await handle.sync();
-      } finally {
-        handle.close();
-      }
-    } catch { /* not supported here */ }
-  }
-
   return {
     location: `file://${root}`,
 
@@ -102,7 +91,7 @@ export function fileStorage(root: string): Storage {
         await Deno.rename(tempMeta, path + metaSuffix);
         tempMeta = undefined;
         await Deno.rename(tempObject, path);
-        await syncDir(dirname(path));
+        await syncDirectory(dirname(path));
       } catch (err) {
         await Deno.remove(tempObject).catch(() => {});
         if (tempMeta) await Deno.remove(tempMeta).catch(() => {});
