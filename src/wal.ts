@@ -372,12 +372,15 @@ async function readAt(file: Deno.FsFile, offset: number, length: number): Promis
  *   TRUNCATE checkpoint); `restarted: true` with the new header when the WAL no longer has
  *   `header`'s salts or checkpoint sequence (frames are then not read: start again from the
  *   new header); otherwise the frames found.
+ * @param maxBytes Read about this many bytes past `position` at most, so that a reader far
+ *   behind takes the backlog in bounded pieces; more when one transaction alone is larger.
  * @throws WalFormatError when the file's header is invalid (a restart may be writing it).
  */
 export async function readWalFile(
   path: string,
   header: WalHeader | null,
   position: WalPosition | null,
+  maxBytes: number = Number.POSITIVE_INFINITY,
 ): Promise<WalFileRead | null> {
   if (header === null && position !== null) {
     throw new Error("readWalFile: a position is only meaningful with the header it belongs to");
@@ -401,10 +404,15 @@ export async function readWalFile(
     const start = position ?? walStartPosition(current);
     // Frames appended after the stat are left for the next read; a restart racing this
     // read is harmless because its frames carry new salts and end the walk.
-    const body = start.offset < size
-      ? await readAt(file, start.offset, size - start.offset)
-      : new Uint8Array(0);
-    return { restarted: false, header: current, ...readCommittedFrames(body, current, start) };
+    const available = Math.max(0, size - start.offset);
+    const frameSize = walFrameHeaderSize + current.pageSize;
+    const bounded = Math.min(available, Math.max(1, Math.ceil(maxBytes / frameSize)) * frameSize);
+    let found = readCommittedFrames(await readAt(file, start.offset, bounded), current, start);
+    if (found.commits === 0 && bounded < available) {
+      // One transaction larger than the bound: it has to be read whole.
+      found = readCommittedFrames(await readAt(file, start.offset, available), current, start);
+    }
+    return { restarted: false, header: current, ...found };
   } finally {
     file.close();
   }

@@ -406,6 +406,42 @@ Deno.test("readWalFile: missing or short file is null; a position needs its head
   }
 });
 
+Deno.test("readWalFile with a byte bound takes the backlog in pieces that end on commits", async () => {
+  const live = await liveDb(1024);
+  try {
+    // Small transactions, then one of many pages (larger than the bound on its own), then more.
+    for (const sql of workload.slice(0, 6)) await write(live.db, sql);
+    const whole = await readFresh(live.wal, null, null);
+    const frameSize = frameSizeOf(1024);
+
+    let header: WalHeader | null = null;
+    let position: WalPosition | null = null;
+    const pieces: Uint8Array[] = [];
+    let commits = 0;
+    for (let round = 0; round < 100; round++) {
+      const piece = await readWalFile(live.wal, header, position, 2 * frameSize);
+      assert.ok(piece !== null && !piece.restarted);
+      if (piece.frameCount === 0) break;
+      header = piece.header;
+      // Every piece ends on a commit frame: restore points stay whole transactions.
+      const frames = [...segmentFrames(piece.frames, 1024)];
+      assert.notEqual(frames[frames.length - 1].commitSize, 0);
+      pieces.push(piece.frames);
+      commits += piece.commits;
+      position = piece.end;
+    }
+    assert.ok(pieces.length > 2, `expected several pieces, got ${pieces.length}`);
+    assert.equal(commits, whole.commits);
+    assert.deepEqual(position, whole.end);
+    const joined = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of pieces) (joined.set(p, at), at += p.byteLength);
+    assert.deepEqual(joined, whole.frames);
+  } finally {
+    await live.close();
+  }
+});
+
 Deno.test("WAL restart after a TRUNCATE checkpoint is reported as a new header", async () => {
   const live = await liveDb(4096);
   try {
