@@ -9,8 +9,12 @@
  * @module
  */
 
-/** Version of the layout and metadata written by this build; readers accept it and older. */
-export const formatVersion = 1;
+/**
+ * Version of the layout and metadata written by this build; readers accept it and older.
+ * 1: segments are raw WAL frames. 2: a segment may be zstd-compressed (`walsync-encoding`);
+ * a segment without that key is still raw, so format 1 objects read unchanged.
+ */
+export const formatVersion = 2;
 
 /** Metadata keys (S3 user metadata: lower case, sent as `x-amz-meta-<key>`). */
 export const meta = {
@@ -33,7 +37,12 @@ export const meta = {
   frames: "walsync-frames",
   commitSize: "walsync-commit-size",
   byteOrder: "walsync-byte-order",
+  encoding: "walsync-encoding",
+  decodedSize: "walsync-decoded-size",
 } as const;
+
+/** How a segment's body is stored: raw frames (`identity`, also when the key is absent) or zstd. */
+export type SegmentEncoding = "identity" | "zstd";
 
 /** The two kinds of object Walsync writes. */
 export type ObjectKind = "snapshot" | "wal";

@@ -157,12 +157,10 @@ export async function readObject(
   };
 }
 
-/** Reads a whole (small) object into memory, checked. */
-export async function readObjectBytes(
-  storage: Storage,
-  key: string,
-): Promise<{ bytes: Uint8Array; info: ObjectInfo; sha256: string }> {
-  const read = await readObject(storage, key);
+/** Reads the rest of an opened object into memory, then checks its digest and size. */
+export async function readAllVerified(
+  read: VerifiedRead,
+): Promise<{ bytes: Uint8Array; sha256: string; size: number }> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of read.body) chunks.push(chunk);
   const { sha256, size } = read.finish();
@@ -172,5 +170,15 @@ export async function readObjectBytes(
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return { bytes, sha256, size };
+}
+
+/** Reads a whole (small) object into memory, checked. */
+export async function readObjectBytes(
+  storage: Storage,
+  key: string,
+): Promise<{ bytes: Uint8Array; info: ObjectInfo; sha256: string }> {
+  const read = await readObject(storage, key);
+  const { bytes, sha256 } = await readAllVerified(read);
   return { bytes, info: read.info, sha256 };
 }

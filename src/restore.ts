@@ -16,8 +16,14 @@ import { integrityCheck, parseDatabaseHeader } from "./database.ts";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
-import { readObject } from "./object.ts";
-import { parseSegmentMetadata } from "./segment.ts";
+import { readAllVerified, readObject } from "./object.ts";
+import {
+  decodeSegment,
+  parseSegmentMetadata,
+  type SegmentBody,
+  segmentBodyOf,
+  type SegmentMeta,
+} from "./segment.ts";
 import type { Storage } from "./storage.ts";
 import { createFrameApplier, WalFormatError } from "./wal.ts";
 
@@ -368,8 +374,10 @@ export interface SegmentExpectation {
 /**
  * Downloads one segment and applies it to `file`, checking its digest, its metadata against
  * its key and the expectation, its WAL checksum chain and its link to the previous object.
- * Returns null (and applies nothing) when the segment is past `stopTime`. A failure may leave
- * `file` partly written: apply only to a scratch file.
+ * A raw segment streams into `file` as it downloads; a compressed one is held in memory until
+ * its SHA256 matched, then decoded (bounded by its declared size) and applied. Returns null
+ * (and applies nothing) when the segment is past `stopTime`. A failure may leave `file`
+ * partly written: apply only to a scratch file.
  */
 export async function applySegment(
   storage: Storage,
@@ -378,62 +386,43 @@ export async function applySegment(
   expect: SegmentExpectation,
 ): Promise<{ sha256: string; size: number; txid: number } | null> {
   const read = await readObject(storage, segment.key, expect.onBytes);
-  const info = parseSegmentMetadata(segment.key, read.info.metadata);
-  for (
-    const [name, actual, expected] of [
-      [meta.kind, read.info.metadata[meta.kind], "wal"],
-      [meta.db, read.info.metadata[meta.db], expect.db],
-      [meta.generation, read.info.metadata[meta.generation], expect.generation],
-    ] as const
-  ) {
-    if (actual !== expected) {
+  let info: SegmentMeta;
+  let body: SegmentBody;
+  try {
+    info = parseSegmentMetadata(segment.key, read.info.metadata);
+    checkSegmentBelongs(segment, read.info.metadata, info, expect);
+    if (expect.stopTime && new Date(info.created).getTime() > expect.stopTime.getTime()) {
       await read.body.cancel();
+      return null;
+    }
+    if (info.prevSha256 !== expect.prevSha256) {
       throw integrityError(
         segment.key,
-        `metadata belongs to another object (${name})`,
-        expected,
-        actual ?? "(missing)",
+        "segment does not follow the object before it (prev-sha256)",
+        expect.prevSha256,
+        info.prevSha256,
       );
     }
-  }
-  if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
-    await read.body.cancel();
-    throw integrityError(
-      segment.key,
-      "txids in metadata differ from the key",
-      `${segment.txid}-${segment.lastTxid}`,
-      `${info.txidFirst}-${info.txidLast}`,
-    );
-  }
-  if (info.pageSize !== expect.pageSize) {
-    await read.body.cancel();
-    throw integrityError(
-      segment.key,
-      "page size differs from the snapshot",
-      String(expect.pageSize),
-      String(info.pageSize),
-    );
-  }
-  if (expect.stopTime && new Date(info.created).getTime() > expect.stopTime.getTime()) {
-    await read.body.cancel();
-    return null;
-  }
-  if (info.prevSha256 !== expect.prevSha256) {
-    await read.body.cancel();
-    throw integrityError(
-      segment.key,
-      "segment does not follow the object before it (prev-sha256)",
-      expect.prevSha256,
-      info.prevSha256,
-    );
+    body = segmentBodyOf(segment.key, read.info.metadata, info);
+  } catch (err) {
+    await read.body.cancel().catch(() => {});
+    throw err;
   }
   const stopAfter = expect.stopTxid !== undefined && expect.stopTxid < info.txidLast
     ? expect.stopTxid - info.txidFirst + 1
     : undefined;
   const applier = createFrameApplier(file, info, stopAfter);
   try {
-    for await (const chunk of read.body) await applier.write(chunk);
-    const digest = read.finish();
+    let digest: { sha256: string; size: number };
+    if (body.encoding === "identity") {
+      for await (const chunk of read.body) await applier.write(chunk);
+      digest = read.finish();
+    } else {
+      // Nothing is decoded, let alone written, before the stored bytes' SHA256 matched.
+      const stored = await readAllVerified(read);
+      digest = stored;
+      await applier.write(decodeSegment(segment.key, stored.bytes, body));
+    }
     await applier.finish();
     return {
       sha256: digest.sha256,
@@ -446,6 +435,47 @@ export async function applySegment(
       throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
     }
     throw err;
+  }
+}
+
+/** Throws unless a segment's metadata matches its key, its database and generation, and the page size. */
+function checkSegmentBelongs(
+  segment: CatalogObject,
+  metadata: Record<string, string>,
+  info: SegmentMeta,
+  expect: SegmentExpectation,
+): void {
+  for (
+    const [name, actual, expected] of [
+      [meta.kind, metadata[meta.kind], "wal"],
+      [meta.db, metadata[meta.db], expect.db],
+      [meta.generation, metadata[meta.generation], expect.generation],
+    ] as const
+  ) {
+    if (actual !== expected) {
+      throw integrityError(
+        segment.key,
+        `metadata belongs to another object (${name})`,
+        expected,
+        actual ?? "(missing)",
+      );
+    }
+  }
+  if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
+    throw integrityError(
+      segment.key,
+      "txids in metadata differ from the key",
+      `${segment.txid}-${segment.lastTxid}`,
+      `${info.txidFirst}-${info.txidLast}`,
+    );
+  }
+  if (info.pageSize !== expect.pageSize) {
+    throw integrityError(
+      segment.key,
+      "page size differs from the snapshot",
+      String(expect.pageSize),
+      String(info.pageSize),
+    );
   }
 }
 

@@ -9,7 +9,7 @@ import { parseDatabaseHeader } from "./database.ts";
 import { WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
 import { readObject } from "./object.ts";
-import { parseSegmentMetadata } from "./segment.ts";
+import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "./segment.ts";
 import type { Storage } from "./storage.ts";
 import { verifySegment, WalFormatError } from "./wal.ts";
 
@@ -232,7 +232,10 @@ export async function verifyDatabase(
             actual: `${info.txidFirst}-${info.txidLast}`,
           });
         }
-        verifySegment(got.bytes!, info);
+        // SHA256 of the stored bytes first (checkObject), then the zstd content checksum and
+        // declared size (decodeSegment), then the WAL's own salts and checksum chain.
+        const body = segmentBodyOf(segment.key, got.metadata, info);
+        verifySegment(decodeSegment(segment.key, got.bytes!, body), info);
         if (prevDigest !== undefined && info.prevSha256 !== prevDigest) {
           report.failures.push({
             key: segment.key,

@@ -13,6 +13,8 @@ import {
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { openBucket } from "../src/bucket.ts";
+import type { Storage } from "../src/storage.ts";
 import { type MinioServer, sharedMinio } from "./harness/minio.ts";
 
 /** Absolute path of `main.ts`. */
@@ -194,6 +196,19 @@ export function s3BucketOn(server: MinioServer): S3TestBucket {
       );
     },
   };
+}
+
+/** Walsync's own storage for a test bucket, for tests that run Walsync code in process. */
+export function storageOf(bucket: Pick<TestBucket, "arg" | "env">): Promise<Storage> {
+  return openBucket(bucket.arg, {
+    endpoint: bucket.env.AWS_ENDPOINT_URL_S3,
+    credentials: bucket.env.AWS_ACCESS_KEY_ID
+      ? {
+        accessKeyId: bucket.env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: bucket.env.AWS_SECRET_ACCESS_KEY,
+      }
+      : undefined,
+  });
 }
 
 /** Both backends, for tests that must hold on each. */
