@@ -21,9 +21,10 @@ import { databaseError, readDatabaseHeader } from "./database.ts";
 import { WalsyncError } from "./errors.ts";
 import { meta, newGenerationId, snapshotKey, walSegmentKey } from "./layout.ts";
 import type { Logger } from "./log.ts";
+import { sha256Hex } from "./hash.ts";
 import { putBytesObject, putFileObject } from "./object.ts";
 import { segmentMetadata } from "./segment.ts";
-import type { Storage } from "./storage.ts";
+import type { Metadata, Storage } from "./storage.ts";
 import {
   readWalFile,
   segmentInfoOf,
@@ -102,8 +103,26 @@ export function createLimiter(slots: number): Limiter {
   };
 }
 
-/** How soon to sync again after our own checkpoint (see `checkpoint`). */
-const followUpMs = 50;
+/** How often to look for the application's first commit after our own checkpoint (see `checkpoint`). */
+const escapePollMs = 5;
+/** For how long after our own checkpoint to look that often; then once per {@link slowEscapePollMs}. */
+const escapeFastForMs = 2000;
+const slowEscapePollMs = 100;
+const slowEscapeForMs = 10_000;
+/** How soon to try again for the write lock when a checkpoint is due and a writer held it. */
+const checkpointRetryMs = 20;
+/** A segment holds about this many bytes of WAL at most (a longer backlog is cut into several). */
+const segmentBytes = 16 * 1024 * 1024;
+/** Page cache of each of our connections: they only read the schema and copy snapshots. */
+const connectionCacheKiB = 256;
+
+/** First snapshots of many databases are taken a few at a time, not all at once. */
+const snapshotSlots = createLimiter(2);
+
+/** Resolves after `ms` milliseconds. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 const processLocks = new Map<string, Promise<void>>();
 
@@ -140,6 +159,35 @@ interface Lineage {
   walInode: number | null;
   /** WAL offset at our last complete checkpoint (-1 for none): nothing to do until it moves. */
   checkpointedAt: number;
+}
+
+/** A segment read from the WAL and sealed, waiting for its upload; uploads keep this order. */
+interface PendingSegment {
+  key: string;
+  body: Uint8Array;
+  metadata: Metadata;
+  txidLast: number;
+}
+
+/** What a file looked like at a moment: a change of any field means it was written. */
+interface FileStamp {
+  ino: number | null;
+  size: number;
+  mtime: number;
+}
+
+async function stampOf(path: string): Promise<FileStamp | null> {
+  try {
+    const info = await Deno.stat(path);
+    return { ino: info.ino, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+function sameStamp(a: FileStamp | null, b: FileStamp | null): boolean {
+  return a !== null && b !== null && a.ino === b.ino && a.size === b.size && a.mtime === b.mtime;
 }
 
 /** The connections a watcher keeps open on one database. */
@@ -205,7 +253,29 @@ export function createWatcher(
   let lagSince = 0;
   let retryAt = 0;
   let failures = 0;
-  let followUps = 0;
+  /** Sealed segments not uploaded yet, oldest first. */
+  const pending: PendingSegment[] = [];
+  /** Last txid known to be in storage. */
+  let shippedTxid: number | undefined;
+  /** The WAL as last read; while it is unchanged there is nothing to read. */
+  let lastStamp: FileStamp | null = null;
+  /** Highest txid this process gave to an object of this database. */
+  let highestTxid = -1;
+  /** When the next full sync is due; ticks before it only do the light work below. */
+  let nextSyncAt = 0;
+  /**
+   * Our held read transaction is on read slot 0 (it began on a fully checkpointed WAL) and
+   * everything in the WAL is shipped. Until it moves to a reader with a WAL mark, the
+   * application's automatic checkpoints cannot copy anything and redo their setup at every
+   * commit, so we move as soon as the application commits.
+   */
+  let onSlotZeroSince = 0;
+  /** The database file as seen at the last sync (its writes come from checkpoints). */
+  let lastDbStamp: FileStamp | null = null;
+  /** The last collect() stopped before the end of the WAL: sync again right away. */
+  let behind = false;
+  /** Our checkpoint is due but a writer held the lock; try again shortly. */
+  let checkpointDue = false;
   const stats = { bytesUploaded: 0, objectsUploaded: 0, syncErrors: 0, lastSyncAt: 0 };
 
   const fields = (extra: Record<string, string | number | undefined> = {}) => ({
@@ -240,7 +310,9 @@ export function createWatcher(
     if ((await Deno.stat(dbPath)).size === 0) {
       throw new WalsyncError("database", `${dbPath} is empty (0 bytes), not a SQLite database`);
     }
-    const lock = new DatabaseSync(dbPath, { timeout: 200 });
+    // A short busy timeout: SQLite's busy handler sleeps inside a synchronous call, which
+    // would stall every other database of this process; takeWriteLock() retries instead.
+    const lock = new DatabaseSync(dbPath, { timeout: 5 });
     const readers: [DatabaseSync, DatabaseSync] = [
       new DatabaseSync(dbPath, { timeout: 2000 }),
       new DatabaseSync(dbPath, { timeout: 2000 }),
@@ -266,7 +338,9 @@ export function createWatcher(
         logger.log("INFO", "switched database to WAL mode", fields({ was: mode }));
       }
       // Our connections never write, so they must never checkpoint on their own either.
-      for (const db of [lock, ...readers]) db.exec("PRAGMA wal_autocheckpoint=0");
+      for (const db of [lock, ...readers]) {
+        db.exec(`PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-${connectionCacheKiB}`);
+      }
     } catch (err) {
       closeConnections(opened);
       throw err;
@@ -274,8 +348,31 @@ export function createWatcher(
     return opened;
   }
 
+  /**
+   * Takes SQLite's write lock on `lock`, trying `attempts` times a few milliseconds apart
+   * (awaiting between tries, so other databases keep being served).
+   */
+  async function takeWriteLock(lock: DatabaseSync, attempts: number): Promise<boolean> {
+    for (let i = 0; i < attempts; i++) {
+      try {
+        lock.exec("BEGIN IMMEDIATE");
+        return true;
+      } catch (err) {
+        if (!/locked|busy/i.test((err as Error).message)) throw err;
+        if (i + 1 < attempts) await sleep(Math.min(50, 2 + i * 2));
+      }
+    }
+    return false;
+  }
+
   /** Starts a new generation: a snapshot at an exactly known WAL position. */
-  async function startGeneration(): Promise<void> {
+  function startGeneration(): Promise<void> {
+    return snapshotSlots.run(takeSnapshot);
+  }
+
+  async function takeSnapshot(): Promise<void> {
+    // What the previous generation collected goes first: its txids come before the new ones.
+    if (!(await flush())) throw storageBacklog();
     const reason = pendingReason;
     closeConnections(conns);
     conns = null;
@@ -288,12 +385,10 @@ export function createWatcher(
     // Under the write lock nothing commits, so the reader's snapshot and the end of the
     // WAL's committed frames are the same point.
     await withProcessLock(dbPath, async () => {
-      try {
-        c.lock.exec("BEGIN IMMEDIATE");
-      } catch (err) {
+      if (!(await takeWriteLock(c.lock, 100))) {
         throw new WalsyncError(
           "database",
-          `database ${name} stayed locked by a writer (${(err as Error).message}); will retry`,
+          `database ${name} stayed locked by a writer for seconds; will retry`,
         );
       }
       try {
@@ -317,7 +412,9 @@ export function createWatcher(
       await backup(c.readers[0], copy, { rate: -1 });
       const dbHeader = await readDatabaseHeader(copy);
       const size = (await Deno.stat(copy)).size;
-      const txid = await nextTxid(storage, name);
+      // Never below a txid this process already used: segments of the previous generation
+      // may still be on their way (flushed first, but a listing can lag).
+      const txid = Math.max(await nextTxid(storage, name), highestTxid + 1);
       const key = snapshotKey(name, generation, txid);
       const written = await limiter.run(() =>
         putFileObject(storage, key, copy, {
@@ -343,6 +440,12 @@ export function createWatcher(
         walInode,
         checkpointedAt: -1,
       };
+      shippedTxid = txid;
+      highestTxid = Math.max(highestTxid, txid);
+      lastStamp = null;
+      // The reader may have begun on a fully checkpointed WAL (slot 0): leave it soon.
+      onSlotZeroSince = Date.now();
+      checkpointDue = false;
       logger.log("INFO", "generation started", fields({ generation, reason, txid }));
       logger.log(
         "INFO",
@@ -398,45 +501,91 @@ export function createWatcher(
     return read;
   }
 
-  /** Ships new frames. Returns false when something was left unshipped. */
+  /** Ends the lineage after collect() found a WAL whose history cannot be continued. */
+  function startOver(): void {
+    if (pendingReason === "started" || pendingReason === "") {
+      pendingReason = "the WAL was reset or its page size changed";
+    }
+    reset(pendingReason);
+  }
+
+  function storageBacklog(): WalsyncError {
+    return new WalsyncError("storage", `${pending.length} segment(s) of ${name} wait for upload`);
+  }
+
+  /**
+   * Reads the WAL's new complete transactions into sealed segments (in memory, in order) and
+   * moves the lineage past them. Nothing is uploaded here. Returns "new-generation" when the
+   * WAL's history cannot be continued.
+   */
+  async function collect(l: Lineage): Promise<"new-generation" | number> {
+    let frames = 0;
+    // A long backlog is cut into segments of about `segmentBytes`; a bounded number per call
+    // so one database cannot hold the others up (`behind` then asks for another call soon).
+    behind = true;
+    for (let piece = 0; piece < 8; piece++) {
+      const stamp = await stampOf(walPath);
+      const read = await readNew(l);
+      if (read === "new-generation") return "new-generation";
+      if (read === null || read.restarted || read.frameCount === 0) {
+        lastStamp = stamp;
+        behind = false;
+        break;
+      }
+      const start = l.position!;
+      const txidFirst = l.txid + 1;
+      const txidLast = l.txid + read.commits;
+      const key = walSegmentKey(name, l.generation, txidFirst, txidLast);
+      const metadata = segmentMetadata({
+        ...segmentInfoOf(read.header, start, read),
+        txidFirst,
+        txidLast,
+        prevSha256: l.prevSha256,
+        created: new Date().toISOString(),
+        db: name,
+        generation: l.generation,
+      });
+      const body = read.frames;
+      pending.push({ key, body, metadata, txidLast });
+      frames += read.frameCount;
+      l.position = read.end;
+      l.txid = txidLast;
+      l.prevSha256 = sha256Hex(body);
+      highestTxid = Math.max(highestTxid, txidLast);
+      if (read.frames.byteLength < segmentBytes) {
+        lastStamp = stamp;
+        behind = false;
+        break;
+      }
+    }
+    return frames;
+  }
+
+  /** Uploads the sealed segments in order. Returns true when none is left. */
+  async function flush(): Promise<boolean> {
+    while (pending.length > 0) {
+      const next = pending[0];
+      const written = await limiter.run(() =>
+        putBytesObject(storage, next.key, next.body, next.metadata)
+      );
+      pending.shift();
+      stats.bytesUploaded += written.size;
+      stats.objectsUploaded++;
+      shippedTxid = next.txidLast;
+    }
+    return true;
+  }
+
+  /** Collects and uploads new frames. Returns false when something was left unshipped. */
   async function ship(): Promise<boolean> {
     const l = lineage!;
-    const read = await readNew(l);
-    if (read === "new-generation") {
-      if (pendingReason === "started" || pendingReason === "") {
-        pendingReason = "the WAL was reset or its page size changed";
-      }
-      reset(pendingReason);
+    // An unchanged WAL has nothing new: spare the read (most databases, most of the time).
+    if (pending.length === 0 && sameStamp(lastStamp, await stampOf(walPath))) return true;
+    if ((await collect(l)) === "new-generation") {
+      startOver();
       return false;
     }
-    if (read === null || read.restarted || read.frameCount === 0) return true;
-    const start = l.position!;
-    const txidFirst = l.txid + 1;
-    const txidLast = l.txid + read.commits;
-    const key = walSegmentKey(name, l.generation, txidFirst, txidLast);
-    const info = segmentInfoOf(read.header, start, read);
-    const written = await limiter.run(() =>
-      putBytesObject(
-        storage,
-        key,
-        read.frames,
-        segmentMetadata({
-          ...info,
-          txidFirst,
-          txidLast,
-          prevSha256: l.prevSha256,
-          created: new Date().toISOString(),
-          db: name,
-          generation: l.generation,
-        }),
-      )
-    );
-    stats.bytesUploaded += written.size;
-    stats.objectsUploaded++;
-    l.position = read.end;
-    l.txid = txidLast;
-    l.prevSha256 = written.sha256;
-    return true;
+    return await flush();
   }
 
   /** Moves the held read transaction to the other reader: the new one first, then the old one ends. */
@@ -448,20 +597,64 @@ export function createWatcher(
     c.active = next;
   }
 
-  /** Checkpoints under the write lock once everything is shipped, so the WAL can restart. */
+  /**
+   * After our checkpoint the held reader is on slot 0 (module comment of `checkpoint`). Once
+   * the application has committed again, anything it wrote is read into a segment and the
+   * held transaction moves to a new reader, which gets a WAL mark: that new reader began
+   * after those commits, so it cannot land on slot 0, and it keeps the WAL from restarting
+   * until the segment is uploaded and the next sync moves on. Safe without a ship: the
+   * reader it leaves saw nothing that is not already collected.
+   */
+  async function leaveSlotZero(): Promise<void> {
+    const l = lineage!;
+    if (sameStamp(lastStamp, await stampOf(walPath))) return;
+    const before = l.txid;
+    const got = await collect(l);
+    if (got === "new-generation") {
+      startOver();
+      return;
+    }
+    if (l.txid !== before) {
+      rotateReaders();
+      onSlotZeroSince = 0;
+    }
+  }
+
+  /**
+   * Checkpoints so the WAL can restart. The write lock is held only to read the last few
+   * frames into a segment and to run the checkpoint; the upload happens after it is
+   * released, so a writer waits for local work only. Those last frames then exist only in
+   * memory until uploaded (the WAL may restart over them): if this process died before,
+   * the next start takes a fresh snapshot, which holds them.
+   */
   async function checkpoint(): Promise<void> {
     const c = conns!;
+    const l = lineage!;
     // First pass without the write lock, while our reader holds: it copies everything up to
     // that reader's mark, concurrently with the application's writers, so the locked pass
     // below only has the last few frames left to copy.
     c.readers[c.active === 0 ? 1 : 0].prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
-    try {
-      c.lock.exec("BEGIN IMMEDIATE");
-    } catch {
-      return; // a writer is busy; try again at the next sync
+    // Read what is there now, also without the lock, so that under it only the frames
+    // committed in the meantime are left to read.
+    if ((await collect(l)) === "new-generation") {
+      startOver();
+      return;
     }
+    // A writer that commits back to back leaves the lock free only for moments, which a
+    // short wait rarely catches. The further the WAL has grown past the threshold, the longer
+    // we wait inside SQLite's busy handler (which holds up this process's other databases).
+    const over = (l.position?.offset ?? 0) / Math.max(1, options.checkpointBytes);
+    c.lock.exec(`PRAGMA busy_timeout=${over > 16 ? 200 : over > 4 ? 50 : 5}`);
+    if (!(await takeWriteLock(c.lock, 1))) {
+      checkpointDue = true; // a writer is busy; try again shortly
+      return;
+    }
+    checkpointDue = false;
     try {
-      if (!(await ship()) || !conns) return;
+      if ((await collect(l)) === "new-generation") {
+        startOver();
+        return;
+      }
       const idle = c.readers[c.active === 0 ? 1 : 0];
       endRead(c.readers[c.active]);
       try {
@@ -472,11 +665,8 @@ export function createWatcher(
         if (result.busy === 0 && result.log === result.checkpointed) {
           // Until a writer restarts the WAL the offset stays past the threshold; checkpointing
           // it again every sync would only take the write lock and log the same line.
-          if (lineage?.position) lineage.checkpointedAt = lineage.position.offset;
-          // The reader begun below finds the WAL fully copied and reads the database file
-          // alone, which stops the application's own checkpoints from copying anything until
-          // we move to a reader with a WAL mark: sync again soon rather than in a full interval.
-          followUps = 20;
+          if (l.position) l.checkpointedAt = l.position.offset;
+          onSlotZeroSince = Date.now();
           logger.log("INFO", "checkpointed", fields({ frames: result.log }));
         }
       } finally {
@@ -485,13 +675,51 @@ export function createWatcher(
     } finally {
       if (c.lock.isOpen && c.lock.isTransaction) c.lock.exec("ROLLBACK");
     }
+    lastStamp = await stampOf(walPath);
+    await flush();
+  }
+
+  /** How soon the next tick is wanted (0: at the next sync). */
+  function soon(): number {
+    if (!lineage) return 0;
+    if (behind) return 1;
+    if (onSlotZeroSince !== 0) {
+      // An idle database stays on slot 0 harmlessly: look often only for a while, then
+      // leave it to the regular syncs.
+      const since = Date.now() - onSlotZeroSince;
+      if (since < escapeFastForMs) return escapePollMs;
+      if (since < slowEscapeForMs) return slowEscapePollMs;
+    }
+    return checkpointDue ? checkpointRetryMs : 0;
+  }
+
+  function checkpointWanted(l: Lineage): boolean {
+    const offset = l.position?.offset ?? 0;
+    return pending.length === 0 && offset > options.checkpointBytes &&
+      offset !== l.checkpointedAt;
   }
 
   async function tick(): Promise<number> {
     if (Date.now() < retryAt) return 0;
     try {
+      if (lineage && conns && Date.now() < nextSyncAt && !behind) {
+        // Between syncs: only what keeps the application's writers fast.
+        if (onSlotZeroSince !== 0) await leaveSlotZero();
+        if (onSlotZeroSince === 0) {
+          // What leaving slot 0 collected goes up now: the WAL may then be checkpointed.
+          if (pending.length > 0) await flush();
+          if (checkpointWanted(lineage)) await withProcessLock(dbPath, checkpoint);
+          else checkpointDue = false;
+        }
+        return soon();
+      }
+      nextSyncAt = Date.now() + options.syncIntervalMs;
+      let dbChanged = false;
       if (lineage && conns) {
-        const inode = await inodeOf();
+        const dbStamp = await stampOf(dbPath);
+        const inode = dbStamp?.ino ?? null;
+        dbChanged = !sameStamp(dbStamp, lastDbStamp);
+        lastDbStamp = dbStamp;
         if (inode !== conns.inode) {
           reset(inode === null ? "database file deleted" : "database file replaced");
           if (inode === null) {
@@ -510,17 +738,20 @@ export function createWatcher(
         if ((await inodeOf()) === null) return 0;
         await startGeneration();
       }
-      const before = lineage?.position?.offset;
+      const l = lineage!;
+      const before = l.txid;
       const shipped = await ship();
       if (!lineage) return 0; // ship() asked for a new generation; next tick starts it
-      if (shipped) {
+      if (shipped && (l.txid !== before || dbChanged)) {
+        // Everything the held reader could see is uploaded: move it forward so the WAL
+        // behind it can be checkpointed. A reader that began after a commit has a WAL mark,
+        // so this also leaves slot 0. A database file written by someone else's checkpoint
+        // means one may be waiting for our reader to let the WAL restart (an application's
+        // TRUNCATE does): once it has copied everything, the new reader lets it.
         rotateReaders();
-        if (followUps > 0) followUps = lineage.position?.offset !== before ? 0 : followUps - 1;
-        const offset = lineage.position?.offset ?? 0;
-        if (offset > options.checkpointBytes && offset !== lineage.checkpointedAt) {
-          await withProcessLock(dbPath, checkpoint);
-        }
+        onSlotZeroSince = 0;
       }
+      if (shipped && checkpointWanted(l)) await withProcessLock(dbPath, checkpoint);
       if (lagSince !== 0) {
         logger.log(
           "INFO",
@@ -531,7 +762,7 @@ export function createWatcher(
       lagSince = 0;
       failures = 0;
       stats.lastSyncAt = Date.now();
-      return followUps > 0 ? followUpMs : 0;
+      return soon();
     } catch (err) {
       stats.syncErrors++;
       failures++;
@@ -539,6 +770,7 @@ export function createWatcher(
       // Backoff: 1 s, 2 s, 4 s … up to 30 s between attempts; frames stay in the WAL meanwhile.
       const wait = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
       retryAt = Date.now() + wait;
+      nextSyncAt = 0;
       const message = err instanceof Error ? err.message : String(err);
       logger.log(
         failures > 1 ? "WARN" : "ERROR",
@@ -550,8 +782,9 @@ export function createWatcher(
         }),
       );
       // Storage trouble keeps the position: the frames wait in the WAL (our read
-      // transaction keeps them there) and the next attempt ships them. Anything else leaves
-      // the state unknown, so the next attempt starts over with a fresh snapshot.
+      // transaction keeps them there) or in sealed segments, and the next attempt ships
+      // them. Anything else leaves the state unknown, so the next attempt starts over with
+      // a fresh snapshot.
       const keep = err instanceof WalsyncError &&
         (err.kind === "storage" || err.kind === "integrity");
       if (lineage && !keep) reset(`error: ${message}`);
@@ -564,16 +797,22 @@ export function createWatcher(
       path: dbPath,
       db: name,
       generation: lineage?.generation,
-      txid: lineage?.txid,
+      txid: shippedTxid,
       lagSeconds: lagSince === 0 ? 0 : (Date.now() - lagSince) / 1000,
       ...stats,
     }),
     tick,
     async close() {
       let shipped = true;
-      if (lineage && conns) {
+      if ((lineage && conns) || pending.length > 0) {
         try {
-          shipped = await ship();
+          // Everything, however far behind: ship() takes a bounded piece at a time.
+          while (lineage && conns) {
+            shipped = await ship();
+            if (!shipped || !behind) break;
+          }
+          // Segments of an ended lineage may still wait.
+          if (pending.length > 0) shipped = (await flush()) && shipped;
         } catch (err) {
           shipped = false;
           logger.log(
