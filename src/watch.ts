@@ -23,7 +23,7 @@ import { meta, newGenerationId, snapshotKey, walSegmentKey } from "./layout.ts";
 import type { Logger } from "./log.ts";
 import { sha256Hex } from "./hash.ts";
 import { putBytesObject, putFileObject } from "./object.ts";
-import { segmentMetadata } from "./segment.ts";
+import { encodeSegment, segmentMetadata } from "./segment.ts";
 import type { Metadata, Storage } from "./storage.ts";
 import {
   readWalFile,
@@ -536,6 +536,8 @@ export function createWatcher(
       const txidFirst = l.txid + 1;
       const txidLast = l.txid + read.commits;
       const key = walSegmentKey(name, l.generation, txidFirst, txidLast);
+      // Compressed right away: a sealed segment waits in memory at a fraction of its size.
+      const encoded = encodeSegment(read.frames);
       const metadata = segmentMetadata({
         ...segmentInfoOf(read.header, start, read),
         txidFirst,
@@ -545,7 +547,8 @@ export function createWatcher(
         db: name,
         generation: l.generation,
       });
-      const body = read.frames;
+      Object.assign(metadata, encoded.metadata);
+      const body = encoded.body;
       pending.push({ key, body, metadata, txidLast });
       frames += read.frameCount;
       l.position = read.end;
