@@ -7,28 +7,17 @@ import { basename, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { bucketForms, openBucket, parseBucket } from "./bucket.ts";
 import { ExitCode, usageError, WalsyncError } from "./errors.ts";
-import { listDatabases, listRestorePoints } from "./list.ts";
 import { formatBytes, progress } from "./progress.ts";
 import { redact } from "./redact.ts";
-import { restoreDatabase, type RestoreResult, type RestoreTarget } from "./restore.ts";
-import { takeSnapshot } from "./snapshot.ts";
+import type { RestoreResult, RestoreTarget } from "./restore.ts";
 import type { Storage } from "./storage.ts";
-import { verifyDatabase } from "./verify.ts";
 import { stderrLogger } from "./log.ts";
 import { watchDefaults } from "./watch.ts";
-import {
-  type DatabaseConfig,
-  durationMs,
-  explainConfig,
-  formatDuration,
-  loadConfig,
-  type WalsyncConfig,
-} from "./config.ts";
-import { runService } from "./service.ts";
-import { replicate } from "./replicate.ts";
-import { restoreFromReplicas } from "./replicas.ts";
-import { runDrill } from "./drill.ts";
-import { bucketStatus } from "./status.ts";
+import type { DatabaseConfig, WalsyncConfig } from "./config.ts";
+import { durationMs, formatDuration } from "./duration.ts";
+// Each command's implementation is imported when that command runs (`await import(…)`), so
+// a long-running `watch` does not keep restore, verify, the YAML parser and the rest loaded
+// (about 8 MiB of resident memory; docs/benchmarks-watch.md).
 
 /** Version printed by `walsync --version`. */
 export const version = "0.1.0";
@@ -138,6 +127,7 @@ async function watchConfig(
         );
       }
     }
+    const { loadConfig } = await import("./config.ts");
     const config = await loadConfig(options.config);
     if (options.metricsAddr !== undefined) config.metricsAddr = options.metricsAddr;
     return config;
@@ -282,6 +272,7 @@ Examples:
   walsync snapshot app.db -b file:///srv/backups --json`,
       ),
   ).action(async (dbPath: string, options: BucketOptions & { name?: string }) => {
+    const { takeSnapshot } = await import("./snapshot.ts");
     const storage = await storageFrom(options);
     const bar = byteProgress("Uploading snapshot", options.json);
     try {
@@ -364,6 +355,8 @@ Examples:
     });
     if (options.config !== undefined) {
       if (options.bucket !== undefined) throw usageError("give --bucket or --config, not both");
+      const { loadConfig } = await import("./config.ts");
+      const { restoreFromReplicas } = await import("./replicas.ts");
       const config = await loadConfig(options.config);
       const name = dbName(dbArg);
       const entry = config.databases.find((d) => d.name === name);
@@ -398,6 +391,7 @@ Examples:
       }
       return;
     }
+    const { restoreDatabase } = await import("./restore.ts");
     const storage = await storageFrom(options);
     const bar = byteProgress("Restoring", options.json);
     try {
@@ -438,6 +432,8 @@ Examples:
   walsync verify app.db -b file:///srv/backups --json | jq .failures`,
       ),
   ).action(async (dbArg: string, options: BucketOptions & { deep?: boolean }) => {
+    const { verifyDatabase } = await import("./verify.ts");
+    const { runDrill } = await import("./drill.ts");
     const storage = await storageFrom(options);
     const bar = byteProgress("Verifying", options.json);
     try {
@@ -503,6 +499,7 @@ Examples:
       db: string | undefined,
       options: BucketOptions & { checksums?: boolean; generations?: boolean },
     ) => {
+      const { listDatabases, listRestorePoints } = await import("./list.ts");
       const storage = await storageFrom(options);
       try {
         if (db !== undefined && options.generations) {
@@ -618,6 +615,7 @@ Examples:
       options,
       (key) => command.getOptionValueSource(key) === "cli",
     );
+    const { runService } = await import("./service.ts");
     const controller = new AbortController();
     const logger = stderrLogger(options.jsonLogs ?? false);
     const stop = (signal: string) => () => {
@@ -674,6 +672,7 @@ Examples:
       },
     ) => {
       const intervalMs = parseDuration("--interval", options.interval);
+      const { replicate } = await import("./replicate.ts");
       const storage = await storageFrom(options);
       const controller = new AbortController();
       const onSignal = () => controller.abort();
@@ -706,6 +705,7 @@ Example:
   walsync explain --config /etc/walsync.yml`,
     )
     .action(async (options: { config: string; json?: boolean }) => {
+      const { explainConfig, loadConfig } = await import("./config.ts");
       const explained = explainConfig(await loadConfig(options.config));
       if (options.json) {
         printJson({ ok: true, command: "explain", ...explained });
@@ -758,6 +758,7 @@ Examples:
   walsync status app.db -b file:///srv/backups --deep --json`,
       ),
   ).action(async (db: string | undefined, options: BucketOptions & { deep?: boolean }) => {
+    const { bucketStatus } = await import("./status.ts");
     const storage = await storageFrom(options);
     try {
       const report = await bucketStatus(storage, { db: db && dbName(db), deep: options.deep });

@@ -24,6 +24,9 @@ import { parseBucket, type S3Settings } from "./bucket.ts";
 import { usageError, WalsyncError } from "./errors.ts";
 import { isValidDbName } from "./layout.ts";
 import { registerSecret } from "./redact.ts";
+import { durationMs } from "./duration.ts";
+
+export { durationMs, formatDuration } from "./duration.ts";
 
 /** One place a database is replicated to. */
 export interface ReplicaConfig {
@@ -63,14 +66,6 @@ export interface WalsyncConfig {
   maxConcurrentUploads: number;
   /** The databases. */
   databases: DatabaseConfig[];
-}
-
-/** Parses a duration such as `1s`, `500ms`, `10m`, `24h`, `7d` (bare numbers are seconds). */
-export function durationMs(text: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) return null;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
-  return Math.round(Number(m[1]) * unit);
 }
 
 /** Replaces `${NAME}` with the environment variable; a missing one is an error naming its line. */
@@ -364,17 +359,6 @@ export async function loadConfig(file: string): Promise<WalsyncConfig> {
     throw usageError(`cannot read config file ${file}: ${(err as Error).message}`);
   }
   return parseConfig(text, file);
-}
-
-/** A duration in the largest unit that divides it: `1s`, `24h`, `500ms`; `off` for 0. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "off";
-  for (
-    const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const
-  ) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
 }
 
 /** The effective settings, with every secret replaced by `[redacted]` (for `walsync explain`). */

@@ -6,10 +6,9 @@
  */
 import { openBucket } from "./bucket.ts";
 import type { WalsyncConfig } from "./config.ts";
-import { type DrillResult, runDrill } from "./drill.ts";
+import type { DrillResult } from "./drill.ts";
 import { type Logger, withFields } from "./log.ts";
 import { type Metric, serveMetrics } from "./metrics.ts";
-import { applyRetention } from "./retention.ts";
 import type { Storage } from "./storage.ts";
 import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
 
@@ -170,8 +169,11 @@ export async function runService(
         }
       })());
 
+      // Retention and drills load their code only when configured (restore, for drills, is
+      // not otherwise needed by a watching process).
       if (db.retentionMs > 0) {
         loops.push((async () => {
+          const { applyRetention } = await import("./retention.ts");
           await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
           while (!signal.aborted) {
             try {
@@ -198,6 +200,7 @@ export async function runService(
 
       if (db.drillIntervalMs > 0) {
         loops.push((async () => {
+          const { runDrill } = await import("./drill.ts");
           await sleep(db.drillIntervalMs, signal);
           while (!signal.aborted) {
             const result = await runDrill(storage, db.name);
