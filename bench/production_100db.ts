@@ -21,7 +21,8 @@
  * (bounded at 5 min) the writer starts; after `--warmup` seconds the measured window opens
  * (MinIO counters and CPU time read), lasts `--minutes`, and closes with a second reading.
  * During the window each tool's VmRSS/VmHWM (/proc/<pid>/status) is sampled every 5 s; for
- * walsync the pid is the `deno` process. CPU is utime+stime from /proc/<pid>/stat divided by
+ * walsync the pid is the `deno` process, started as `deno task walsync` runs it (deno.json, V8
+ * flags included; `walsyncRunArgs`). CPU is utime+stime from /proc/<pid>/stat divided by
  * `getconf CLK_TCK`. Requests and CPU are reported per hour of the window, RSS as the peak
  * (VmHWM since start, which includes the start-up snapshots), the peak and mean VmRSS in the
  * window, and the final VmRSS. Then the writer stops, both tools get 5 s to ship and a SIGTERM,
@@ -48,12 +49,12 @@ import {
   litestreamConfig,
   litestreamVersion,
   machineReport,
-  mainTs,
   type MinioServer,
   procMemory,
   s3Client,
   startMinio,
   table,
+  walsyncRunArgs,
 } from "./watch_common.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -629,7 +630,7 @@ async function main(): Promise<void> {
         run.proc = await spawnWatched(
           "walsync",
           Deno.execPath(),
-          ["run", "-A", mainTs, "watch", "--config", walsyncYml],
+          [...walsyncRunArgs, "watch", "--config", walsyncYml],
           { ...envFor(run.minio), ...walsyncEnv },
           join(root, "walsync.log"),
         );
@@ -812,7 +813,7 @@ async function main(): Promise<void> {
         const r = run.tool === "walsync"
           ? await runCommand(
             Deno.execPath(),
-            ["run", "-A", mainTs, "restore", dbName(i), "--config", walsyncYml, "-o", out],
+            [...walsyncRunArgs, "restore", dbName(i), "--config", walsyncYml, "-o", out],
             envFor(run.minio),
             180_000,
           )

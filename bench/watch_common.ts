@@ -25,6 +25,19 @@ export { type MinioServer, startMinio };
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The CLI entry point. */
 export const mainTs = join(repoRoot, "main.ts");
+/**
+ * How `deno task walsync` runs walsync (the `walsync` task in deno.json), as the arguments
+ * after `deno` with `main.ts` last: the benchmarks start walsync the way users do, with the
+ * same V8 flags (`--max-semi-space-size`, which `deno task compile` also builds in).
+ */
+export const walsyncRunArgs: string[] = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(join(repoRoot, "deno.json")));
+  const words = String(config.tasks?.walsync ?? "").trim().split(/\s+/);
+  if (words[0] !== "deno" || words.at(-1) !== "main.ts") {
+    throw new Error(`deno.json's walsync task is not "deno run … main.ts": ${words.join(" ")}`);
+  }
+  return [...words.slice(1, -1), mainTs];
+})();
 /** The writer subprocess script. */
 export const writerTs = join(repoRoot, "bench", "watch_writer.ts");
 
@@ -341,9 +354,7 @@ export function startWalsync(
     "walsync",
     Deno.execPath(),
     [
-      "run",
-      "-A",
-      mainTs,
+      ...walsyncRunArgs,
       "watch",
       ...dbs,
       "--bucket",

@@ -7,7 +7,8 @@
  *                                     [--walsync-env NAME=VALUE ...]
  * ```
  *
- * For each N, both tools in turn (alternating which goes first) watch N fresh copies of a small
+ * Walsync runs as `deno task walsync` runs it (deno.json, V8 flags included). For each N, both
+ * tools in turn (alternating which goes first) watch N fresh copies of a small
  * WAL database (one table, one row) and ship to the same local MinIO. Once every database has
  * its first snapshot in the bucket, nothing writes for `settle` seconds; then the benchmark
  * reads the process's VmRSS (and VmHWM, the peak since start, which includes the snapshot
@@ -16,8 +17,8 @@
  * only what walsync keeps per database (three node:sqlite connections, one in a read
  * transaction) in a bare Deno: the SQLite share of walsync's memory. RSS is also split into
  * anonymous and file-backed memory (smaps_rollup). `--walsync-env` adds to walsync's
- * environment (e.g. `MALLOC_TRIM_THRESHOLD_=131072`, to see how much of its RSS is freed heap
- * that glibc keeps). Nothing asserts on the figures.
+ * environment (e.g. `MALLOC_ARENA_MAX=2`; walsync sets glibc's trim and mmap thresholds
+ * itself, src/memory.ts). Nothing asserts on the figures.
  * @module
  */
 import type { S3Client } from "@aws-sdk/client-s3";
