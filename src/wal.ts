@@ -99,7 +99,12 @@ export interface CommittedFrames {
  */
 export type WalFileRead =
   | { restarted: true; header: WalHeader }
-  | ({ restarted: false; header: WalHeader } & CommittedFrames);
+  | ({
+    restarted: false;
+    header: WalHeader;
+    /** Bytes past the byte bound were left unread: read again from `end` for the rest. */
+    more: boolean;
+  } & CommittedFrames);
 
 /** What it takes to verify a segment on its own. */
 export interface SegmentInfo {
@@ -408,11 +413,13 @@ export async function readWalFile(
     const frameSize = walFrameHeaderSize + current.pageSize;
     const bounded = Math.min(available, Math.max(1, Math.ceil(maxBytes / frameSize)) * frameSize);
     let found = readCommittedFrames(await readAt(file, start.offset, bounded), current, start);
-    if (found.commits === 0 && bounded < available) {
+    let more = bounded < available;
+    if (found.commits === 0 && more) {
       // One transaction larger than the bound: it has to be read whole.
       found = readCommittedFrames(await readAt(file, start.offset, available), current, start);
+      more = false;
     }
-    return { restarted: false, header: current, ...found };
+    return { restarted: false, header: current, more, ...found };
   } finally {
     file.close();
   }

@@ -396,10 +396,13 @@ export function createWatcher(
         c.active = 0;
         generation = newGenerationId();
         walInode = await walInodeOf();
-        const read = await readWalFile(walPath, null, null);
-        if (read && !read.restarted) {
+        // The end of the last commit, walked in bounded pieces (the WAL may be large).
+        let read = await readWalFile(walPath, null, null, segmentBytes);
+        while (read && !read.restarted) {
           header = read.header;
           position = read.end;
+          if (!read.more) break;
+          read = await readWalFile(walPath, header, position, segmentBytes);
         }
       } finally {
         c.lock.exec("ROLLBACK");
@@ -480,13 +483,13 @@ export function createWatcher(
       pendingReason = "the WAL file was replaced while watched";
       return "new-generation";
     }
-    let read = await readWalFile(walPath, l.header, l.position);
+    let read = await readWalFile(walPath, l.header, l.position, segmentBytes);
     for (let i = 0; i < 3 && read?.restarted; i++) {
       if (read.header.pageSize !== l.pageSize) return "new-generation";
       // Every frame of the old WAL was shipped before it could restart (module comment).
       l.header = read.header;
       l.position = walStartPosition(read.header);
-      read = await readWalFile(walPath, l.header, l.position);
+      read = await readWalFile(walPath, l.header, l.position, segmentBytes);
     }
     // Shorter than a header: truncated (checked above that it is the same file), or just
     // created; the next read sees the new header.
@@ -555,7 +558,8 @@ export function createWatcher(
       l.txid = txidLast;
       l.prevSha256 = sha256Hex(body);
       highestTxid = Math.max(highestTxid, txidLast);
-      if (read.frames.byteLength < segmentBytes) {
+      if (!read.more) {
+        // Read to the end of the file as it was at `stamp`.
         lastStamp = stamp;
         behind = false;
         break;
@@ -637,11 +641,18 @@ export function createWatcher(
     // that reader's mark, concurrently with the application's writers, so the locked pass
     // below only has the last few frames left to copy.
     c.readers[c.active === 0 ? 1 : 0].prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
-    // Read what is there now, also without the lock, so that under it only the frames
-    // committed in the meantime are left to read.
+    // Read and upload what is there now, and move our reader up to it, all without the lock,
+    // and copy again: under the lock only what was committed in the meantime is left to read
+    // and to copy.
+    const before = l.txid;
     if ((await collect(l)) === "new-generation") {
       startOver();
       return;
+    }
+    if (l.txid !== before) {
+      await flush();
+      rotateReaders();
+      c.readers[c.active === 0 ? 1 : 0].prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
     }
     // A writer that commits back to back leaves the lock free only for moments, which a
     // short wait rarely catches. The further the WAL has grown past the threshold, the longer

@@ -418,10 +418,15 @@ Deno.test("readWalFile with a byte bound takes the backlog in pieces that end on
     let position: WalPosition | null = null;
     const pieces: Uint8Array[] = [];
     let commits = 0;
+    let sawMore = false;
     for (let round = 0; round < 100; round++) {
       const piece = await readWalFile(live.wal, header, position, 2 * frameSize);
       assert.ok(piece !== null && !piece.restarted);
-      if (piece.frameCount === 0) break;
+      if (piece.frameCount === 0) {
+        assert.equal(piece.more, false, "nothing left unread at the end");
+        break;
+      }
+      sawMore ||= piece.more;
       header = piece.header;
       // Every piece ends on a commit frame: restore points stay whole transactions.
       const frames = [...segmentFrames(piece.frames, 1024)];
@@ -431,6 +436,7 @@ Deno.test("readWalFile with a byte bound takes the backlog in pieces that end on
       position = piece.end;
     }
     assert.ok(pieces.length > 2, `expected several pieces, got ${pieces.length}`);
+    assert.ok(sawMore, "a bounded read says when the file goes on");
     assert.equal(commits, whole.commits);
     assert.deepEqual(position, whole.end);
     const joined = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));

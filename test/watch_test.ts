@@ -657,6 +657,44 @@ done`;
 }
 
 Deno.test(
+  "file: a backlog of many segments written faster than one sync (one sqlite3 process, 60 MB of WAL) is shipped whole once the writer stops, in segments that each end on a commit",
+  async () => {
+    const bucket = await fileBucket();
+    const dir = await workDir();
+    const db = await appDatabase(dir);
+    const watch = startWatch(bucket, [db], { syncInterval: "1s" });
+    try {
+      await watch.waitForLog(/snapshot uploaded/);
+      // 5000 autocommit transactions of about 12 KB each, in one process: the WAL holds far
+      // more than one 16 MiB segment by the time watch looks again.
+      const script = Array.from(
+        { length: 5000 },
+        (_, i) =>
+          `INSERT INTO events(tag, n, body, data) VALUES ('bulk', ${
+            i + 1
+          }, 'b', randomblob(12000));`,
+      ).join("\n");
+      await Deno.writeTextFile(join(dir, "bulk.sql"), `PRAGMA synchronous=NORMAL;\n${script}`);
+      const out = await new Deno.Command("sqlite3", {
+        args: ["-bail", "-cmd", ".timeout 10000", "-cmd", `.read ${join(dir, "bulk.sql")}`, db],
+        stdin: "null",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      assert.equal(await transactionsOf(db, "bulk"), 5000);
+      await waitCaughtUp(bucket, db, "app.db", dir);
+      const segments = await segmentMetadata(bucket, "app.db");
+      const largest = Math.max(...segments.map((m) => Number(m["walsync-decoded-size"] ?? 0)));
+      assert.ok(largest <= 17 * 1024 * 1024, `a segment of ${largest} bytes`);
+      assert.equal(Math.max(...segments.map((m) => Number(m["walsync-txid-last"]))), 5000);
+      await stopCleanly(watch);
+      await assertRestoresExactly(bucket, db, "app.db", dir);
+    } finally {
+      await watch.kill();
+    }
+  },
+);
+
+Deno.test(
   "file: watch checkpoints the WAL itself past --checkpoint-size, keeping it small, and leaves an idle database alone",
   async () => {
     const bucket = await fileBucket();
