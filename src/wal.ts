@@ -90,6 +90,11 @@ export interface CommittedFrames {
   end: WalPosition;
   /** Database size in pages after the last commit, or 0 when there was no commit. */
   lastCommitSize: number;
+  /**
+   * Bytes of valid frames found, committed or not: where the walk stopped. Less than the
+   * input minus one frame means it met the end of the log, not the end of the input.
+   */
+  validBytes: number;
 }
 
 /**
@@ -347,6 +352,7 @@ export function readCommittedFrames(
       checksum2: committed.sum[1],
     },
     lastCommitSize: committed.size,
+    validBytes: offset,
   };
 }
 
@@ -413,7 +419,9 @@ export async function readWalFile(
     const frameSize = walFrameHeaderSize + current.pageSize;
     const bounded = Math.min(available, Math.max(1, Math.ceil(maxBytes / frameSize)) * frameSize);
     let found = readCommittedFrames(await readAt(file, start.offset, bounded), current, start);
-    let more = bounded < available;
+    // More to read only when valid frames ran up to the bound; frames of an earlier WAL
+    // left behind a restart (old salts) end the log, however long the file is.
+    let more = bounded < available && found.validBytes + frameSize > bounded;
     if (found.commits === 0 && more) {
       // One transaction larger than the bound: it has to be read whole.
       found = readCommittedFrames(await readAt(file, start.offset, available), current, start);

@@ -649,6 +649,7 @@ export function createWatcher(
       startOver();
       return;
     }
+    if (behind) return; // not caught up: the next sync reads on first
     if (l.txid !== before) {
       await flush();
       rotateReaders();
@@ -669,6 +670,8 @@ export function createWatcher(
         startOver();
         return;
       }
+      // Everything must be read before the checkpoint lets the WAL restart over it.
+      if (behind) return;
       const idle = c.readers[c.active === 0 ? 1 : 0];
       endRead(c.readers[c.active]);
       try {
@@ -709,7 +712,7 @@ export function createWatcher(
 
   function checkpointWanted(l: Lineage): boolean {
     const offset = l.position?.offset ?? 0;
-    return pending.length === 0 && offset > options.checkpointBytes &&
+    return pending.length === 0 && !behind && offset > options.checkpointBytes &&
       offset !== l.checkpointedAt;
   }
 
@@ -756,7 +759,9 @@ export function createWatcher(
       const before = l.txid;
       const shipped = await ship();
       if (!lineage) return 0; // ship() asked for a new generation; next tick starts it
-      if (shipped && (l.txid !== before || dbChanged)) {
+      // Never while behind: the reader being ended may see frames not read yet, and its
+      // successor could begin on a fully checkpointed WAL that is then free to restart.
+      if (shipped && !behind && (l.txid !== before || dbChanged)) {
         // Everything the held reader could see is uploaded: move it forward so the WAL
         // behind it can be checkpointed. A reader that began after a commit has a WAL mark,
         // so this also leaves slot 0. A database file written by someone else's checkpoint

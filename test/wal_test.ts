@@ -448,6 +448,30 @@ Deno.test("readWalFile with a byte bound takes the backlog in pieces that end on
   }
 });
 
+Deno.test("readWalFile with a byte bound: frames of an older WAL left after a restart end the log (nothing more to read)", async () => {
+  const live = await liveDb(1024);
+  try {
+    for (const sql of workload.slice(0, 5)) await write(live.db, sql);
+    const long = (await Deno.stat(live.wal)).size;
+    // Copy everything back, then one small commit: it restarts the WAL from the top, and the
+    // file keeps its length, the rest being frames of the old WAL.
+    await sqlite(live.db, "PRAGMA wal_checkpoint(PASSIVE);");
+    await write(live.db, "INSERT INTO t(s) VALUES ('after restart');");
+    assert.equal((await Deno.stat(live.wal)).size, long);
+    const frameSize = frameSizeOf(1024);
+    const read = await readWalFile(live.wal, null, null, 4 * frameSize);
+    assert.ok(read !== null && !read.restarted);
+    assert.equal(read.commits, 1);
+    assert.equal(read.more, false);
+    const again = await readWalFile(live.wal, read.header, read.end, 4 * frameSize);
+    assert.ok(again !== null && !again.restarted);
+    assert.equal(again.frameCount, 0);
+    assert.equal(again.more, false);
+  } finally {
+    await live.close();
+  }
+});
+
 Deno.test("WAL restart after a TRUNCATE checkpoint is reported as a new header", async () => {
   const live = await liveDb(4096);
   try {

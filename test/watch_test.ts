@@ -657,6 +657,41 @@ done`;
 }
 
 Deno.test(
+  "file: a writer committing as fast as it can (120k tiny transactions, hundreds of MB of WAL, checkpoints and restarts while watch is behind) restores exactly",
+  async () => {
+    const bucket = await fileBucket();
+    const dir = await workDir();
+    const db = await appDatabase(dir);
+    const watch = startWatch(bucket, [db], { syncInterval: "1s" });
+    try {
+      await watch.waitForLog(/snapshot uploaded/);
+      // One process, one connection, autocommit INSERTs with the application's usual
+      // settings (synchronous=NORMAL, automatic checkpoints on): the WAL grows faster than
+      // watch reads it, so watch is behind while its own and the writer's checkpoints run.
+      const code = `
+        import { DatabaseSync } from "node:sqlite";
+        const db = new DatabaseSync(${JSON.stringify(db)}, { timeout: 10000 });
+        db.exec("PRAGMA synchronous=NORMAL");
+        const insert = db.prepare("INSERT INTO events(tag, n, body) VALUES ('fast', ?, 'x')");
+        for (let i = 1; i <= 120000; i++) insert.run(i);
+        db.close();`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", code],
+        stdin: "null",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      assert.equal(await transactionsOf(db, "fast"), 120000);
+      await waitCaughtUp(bucket, db, "app.db", dir);
+      await stopCleanly(watch);
+      await assertRestoresExactly(bucket, db, "app.db", dir);
+      assert.equal((await generationsOf(bucket, "app.db")).length, 1, watch.log());
+    } finally {
+      await watch.kill();
+    }
+  },
+);
+
+Deno.test(
   "file: a backlog of many segments written faster than one sync (one sqlite3 process, 60 MB of WAL) is shipped whole once the writer stops, in segments that each end on a commit",
   async () => {
     const bucket = await fileBucket();
