@@ -356,9 +356,30 @@ export function readCommittedFrames(
   };
 }
 
+/**
+ * Memory that {@link readWalFile} may read into instead of allocating, so that a process
+ * reading many WAL pieces does not leave a trail of large buffers for the garbage collector.
+ * What a read returns then points into it, and is only valid until the next read with it.
+ */
+export interface WalReadBuffer {
+  /** The memory; replaced by a larger one when a read needs more, up to `limit` bytes. */
+  bytes: Uint8Array;
+  /** Reads larger than this get memory of their own. */
+  limit: number;
+}
+
 /** Reads up to `length` bytes at `offset`; fewer if the file ends first. */
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
+async function readAt(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+  into?: WalReadBuffer,
+): Promise<Uint8Array> {
+  let buf: Uint8Array;
+  if (into && length <= into.limit) {
+    if (into.bytes.byteLength < length) into.bytes = new Uint8Array(length);
+    buf = into.bytes.subarray(0, length);
+  } else buf = new Uint8Array(length);
   await file.seek(offset, Deno.SeekMode.Start);
   let filled = 0;
   while (filled < length) {
@@ -385,6 +406,8 @@ async function readAt(file: Deno.FsFile, offset: number, length: number): Promis
  *   new header); otherwise the frames found.
  * @param maxBytes Read about this many bytes past `position` at most, so that a reader far
  *   behind takes the backlog in bounded pieces; more when one transaction alone is larger.
+ * @param into Memory to read into (see {@link WalReadBuffer}); the frames returned point
+ *   into it.
  * @throws WalFormatError when the file's header is invalid (a restart may be writing it).
  */
 export async function readWalFile(
@@ -392,6 +415,7 @@ export async function readWalFile(
   header: WalHeader | null,
   position: WalPosition | null,
   maxBytes: number = Number.POSITIVE_INFINITY,
+  into?: WalReadBuffer,
 ): Promise<WalFileRead | null> {
   if (header === null && position !== null) {
     throw new Error("readWalFile: a position is only meaningful with the header it belongs to");
@@ -418,13 +442,21 @@ export async function readWalFile(
     const available = Math.max(0, size - start.offset);
     const frameSize = walFrameHeaderSize + current.pageSize;
     const bounded = Math.min(available, Math.max(1, Math.ceil(maxBytes / frameSize)) * frameSize);
-    let found = readCommittedFrames(await readAt(file, start.offset, bounded), current, start);
+    let found = readCommittedFrames(
+      await readAt(file, start.offset, bounded, into),
+      current,
+      start,
+    );
     // More to read only when valid frames ran up to the bound; frames of an earlier WAL
     // left behind a restart (old salts) end the log, however long the file is.
     let more = bounded < available && found.validBytes + frameSize > bounded;
     if (found.commits === 0 && more) {
       // One transaction larger than the bound: it has to be read whole.
-      found = readCommittedFrames(await readAt(file, start.offset, available), current, start);
+      found = readCommittedFrames(
+        await readAt(file, start.offset, available, into),
+        current,
+        start,
+      );
       more = false;
     }
     return { restarted: false, header: current, more, ...found };

@@ -31,6 +31,7 @@ import {
   type WalFileRead,
   type WalHeader,
   type WalPosition,
+  type WalReadBuffer,
   walStartPosition,
 } from "./wal.ts";
 
@@ -115,6 +116,15 @@ const checkpointRetryMs = 20;
 const segmentBytes = 16 * 1024 * 1024;
 /** Page cache of each of our connections: they only read the schema and copy snapshots. */
 const connectionCacheKiB = 256;
+
+/**
+ * One buffer for every WAL read of this process (a read is consumed before the next one
+ * starts): reading a backlog in 16 MiB pieces would otherwise leave a fresh 16 MiB buffer
+ * per piece for the garbage collector, and the process's memory would follow its backlog.
+ */
+const walReadBuffer: WalReadBuffer = { bytes: new Uint8Array(0), limit: 2 * segmentBytes };
+/** The {@link withProcessLock} key that guards {@link walReadBuffer} (not a path). */
+const walReadBufferKey = "\0wal-read-buffer";
 
 /** First snapshots of many databases are taken a few at a time, not all at once. */
 const snapshotSlots = createLimiter(2);
@@ -397,13 +407,15 @@ export function createWatcher(
         generation = newGenerationId();
         walInode = await walInodeOf();
         // The end of the last commit, walked in bounded pieces (the WAL may be large).
-        let read = await readWalFile(walPath, null, null, segmentBytes);
-        while (read && !read.restarted) {
-          header = read.header;
-          position = read.end;
-          if (!read.more) break;
-          read = await readWalFile(walPath, header, position, segmentBytes);
-        }
+        await withProcessLock(walReadBufferKey, async () => {
+          let read = await readWalFile(walPath, null, null, segmentBytes, walReadBuffer);
+          while (read && !read.restarted) {
+            header = read.header;
+            position = read.end;
+            if (!read.more) break;
+            read = await readWalFile(walPath, header, position, segmentBytes, walReadBuffer);
+          }
+        });
       } finally {
         c.lock.exec("ROLLBACK");
       }
@@ -483,13 +495,13 @@ export function createWatcher(
       pendingReason = "the WAL file was replaced while watched";
       return "new-generation";
     }
-    let read = await readWalFile(walPath, l.header, l.position, segmentBytes);
+    let read = await readWalFile(walPath, l.header, l.position, segmentBytes, walReadBuffer);
     for (let i = 0; i < 3 && read?.restarted; i++) {
       if (read.header.pageSize !== l.pageSize) return "new-generation";
       // Every frame of the old WAL was shipped before it could restart (module comment).
       l.header = read.header;
       l.position = walStartPosition(read.header);
-      read = await readWalFile(walPath, l.header, l.position, segmentBytes);
+      read = await readWalFile(walPath, l.header, l.position, segmentBytes, walReadBuffer);
     }
     // Shorter than a header: truncated (checked above that it is the same file), or just
     // created; the next read sees the new header.
@@ -521,7 +533,12 @@ export function createWatcher(
    * moves the lineage past them. Nothing is uploaded here. Returns "new-generation" when the
    * WAL's history cannot be continued.
    */
-  async function collect(l: Lineage): Promise<"new-generation" | number> {
+  function collect(l: Lineage): Promise<"new-generation" | number> {
+    // The frames read point into the shared buffer until they are compressed below.
+    return withProcessLock(walReadBufferKey, () => collectPieces(l));
+  }
+
+  async function collectPieces(l: Lineage): Promise<"new-generation" | number> {
     let frames = 0;
     // A long backlog is cut into segments of about `segmentBytes`; a bounded number per call
     // so one database cannot hold the others up (`behind` then asks for another call soon).
