@@ -307,6 +307,7 @@ export function createWatcher(
     conns = null;
     lineage = null;
     pendingReason = reason;
+    behind = false;
   }
 
   async function openConnections(): Promise<Connections> {
@@ -785,7 +786,9 @@ export function createWatcher(
         // means one may be waiting for our reader to let the WAL restart (an application's
         // TRUNCATE does): once it has copied everything, the new reader lets it.
         rotateReaders();
-        onSlotZeroSince = 0;
+        // After new commits the new reader has a WAL mark; after only a checkpoint by someone
+        // else it may have begun on a fully copied WAL (slot 0), so watch for the next commit.
+        onSlotZeroSince = l.txid !== before ? 0 : Date.now();
       }
       if (shipped && checkpointWanted(l)) await withProcessLock(dbPath, checkpoint);
       if (lagSince !== 0) {
