@@ -7,6 +7,7 @@
  * deno run -A bench/production_100db.ts [--minutes 10] [--dbs 100] [--commit-every 10]
  *                                       [--warmup 60] [--initial-rows 2000]
  *                                       [--walsync-env NAME=VALUE ...]
+ *                                       [--walsync-v8-flags FLAGS] [--no-litestream]
  * ```
  *
  * Two identical sets of databases are created (set W for walsync, set L for Litestream). One
@@ -31,7 +32,9 @@
  * .sha3sum`, so the figures are known to come from tools that were actually backing up.
  *
  * `--walsync-env` adds to walsync's environment, e.g. `MALLOC_TRIM_THRESHOLD_=131072` as the
- * systemd unit (`scripts/walsync.service`) sets it.
+ * systemd unit (`scripts/walsync.service`) sets it. `--walsync-v8-flags` replaces the task's
+ * `--v8-flags=` for the watch process (empty: none), and `--no-litestream` measures walsync
+ * alone; both are for experiments.
  *
  * MinIO's request counters are cached for 10 s by the server; the benchmark reads each server
  * at most once per 11 s so every reading is fresh. Nothing here builds or downloads Litestream:
@@ -470,6 +473,8 @@ async function main(): Promise<void> {
       warmup: { type: "string", default: "60" },
       "initial-rows": { type: "string", default: "2000" },
       "walsync-env": { type: "string", multiple: true, default: [] },
+      "walsync-v8-flags": { type: "string" },
+      "no-litestream": { type: "boolean", default: false },
     },
   });
   const walsyncEnv: Record<string, string> = {};
@@ -478,6 +483,13 @@ async function main(): Promise<void> {
     if (eq <= 0) throw new Error(`--walsync-env takes NAME=VALUE, not ${pair}`);
     walsyncEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  // --walsync-v8-flags replaces the task's --v8-flags for the watch process (experiments).
+  const v8Override = flags["walsync-v8-flags"];
+  const watchArgs = v8Override === undefined ? walsyncRunArgs : [
+    ...walsyncRunArgs.filter((a) => !a.startsWith("--v8-flags=")).slice(0, -1),
+    ...(v8Override ? [`--v8-flags=${v8Override}`] : []),
+    walsyncRunArgs.at(-1)!,
+  ];
   const minutes = Number(flags.minutes);
   const n = Number(flags.dbs);
   const commitEvery = Number(flags["commit-every"]);
@@ -510,8 +522,9 @@ async function main(): Promise<void> {
   const tck = await runCommand("getconf", ["CLK_TCK"], { PATH: "/usr/bin:/bin" }, 5000);
   clockTicks = Number(tck.out) > 0 ? Number(tck.out) : 100;
 
-  const litestream = findLitestream();
-  if (!litestream) {
+  const litestream = flags["no-litestream"] ? null : findLitestream();
+  if (flags["no-litestream"]) console.log("Litestream: SKIPPED - --no-litestream");
+  else if (!litestream) {
     console.log(
       "Litestream: SKIPPED - no litestream binary (looked at $LITESTREAM_BIN, " +
         "$HOME/go/bin/litestream, PATH); measuring walsync alone.",
@@ -630,7 +643,7 @@ async function main(): Promise<void> {
         run.proc = await spawnWatched(
           "walsync",
           Deno.execPath(),
-          [...walsyncRunArgs, "watch", "--config", walsyncYml],
+          [...watchArgs, "watch", "--config", walsyncYml],
           { ...envFor(run.minio), ...walsyncEnv },
           join(root, "walsync.log"),
         );

@@ -28,7 +28,8 @@ export const mainTs = join(repoRoot, "main.ts");
 /**
  * How `deno task walsync` runs walsync (the `walsync` task in deno.json), as the arguments
  * after `deno` with `main.ts` last: the benchmarks start walsync the way users do, with the
- * same V8 flags (`--max-semi-space-size`, which `deno task compile` also builds in).
+ * same V8 flags (`--max-semi-space-size=1,--optimize-for-size`, which `deno task compile` also
+ * builds in).
  */
 export const walsyncRunArgs: string[] = (() => {
   const config = JSON.parse(Deno.readTextFileSync(join(repoRoot, "deno.json")));

@@ -7,6 +7,11 @@
  * databases kept about 26 MiB that way after its first snapshots (docs/benchmarks-watch.md).
  * Fixing both thresholds at 128 KiB, glibc's default start, returns them to the system, as
  * `MALLOC_TRIM_THRESHOLD_=131072` in the environment does.
+ *
+ * The thresholds only return memory at the top of the heap. Under a steady trickle of uploads
+ * the heap fragments: free pages sit between live blocks and stay resident. `malloc_trim(0)`
+ * gives those back too, so a long-running process calls it every few seconds
+ * ({@link trimMallocEvery}).
  * @module
  */
 
@@ -14,6 +19,12 @@
 const M_TRIM_THRESHOLD = -1;
 const M_MMAP_THRESHOLD = -3;
 const thresholdBytes = 128 * 1024;
+
+/** Whether FFI and env are granted (checked without prompting). */
+function ffiAllowed(): boolean {
+  return Deno.permissions.querySync({ name: "ffi" }).state === "granted" &&
+    Deno.permissions.querySync({ name: "env" }).state === "granted";
+}
 
 /** Whether the operator set malloc's thresholds in the environment; theirs win. */
 function setByOperator(): boolean {
@@ -30,13 +41,7 @@ function setByOperator(): boolean {
 export function tuneMalloc(): boolean {
   if (Deno.build.os !== "linux") return false;
   try {
-    if (
-      Deno.permissions.querySync({ name: "ffi" }).state !== "granted" ||
-      Deno.permissions.querySync({ name: "env" }).state !== "granted"
-    ) {
-      return false;
-    }
-    if (setByOperator()) return false;
+    if (!ffiAllowed() || setByOperator()) return false;
     const libc = Deno.dlopen("libc.so.6", {
       mallopt: { parameters: ["i32", "i32"], result: "i32" },
     });
@@ -50,5 +55,43 @@ export function tuneMalloc(): boolean {
   } catch {
     // Not glibc (musl has no libc.so.6), or FFI unavailable: the defaults stay.
     return false;
+  }
+}
+
+/**
+ * Calls glibc's `malloc_trim(0)` every `intervalMs`, returning free heap pages to the system,
+ * on a timer that never keeps the process alive; for the first `burstMs` it does so every
+ * `burstIntervalMs`, as start-up (a snapshot of every database) frees the most. Does nothing
+ * (and returns a no-op) off Linux, without glibc, or without the `--allow-ffi` and
+ * `--allow-env` permissions. Returns a function that stops it.
+ */
+export function trimMallocEvery(
+  intervalMs: number,
+  burstIntervalMs = intervalMs,
+  burstMs = 0,
+): () => void {
+  if (Deno.build.os !== "linux") return () => {};
+  try {
+    if (!ffiAllowed()) return () => {};
+    const libc = Deno.dlopen("libc.so.6", {
+      malloc_trim: { parameters: ["usize"], result: "i32" },
+    });
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const schedule = () => {
+      const wait = Date.now() - started < burstMs ? burstIntervalMs : intervalMs;
+      timer = setTimeout(() => {
+        libc.symbols.malloc_trim(0n);
+        schedule();
+      }, wait);
+      Deno.unrefTimer(timer as unknown as number);
+    };
+    schedule();
+    return () => {
+      clearTimeout(timer);
+      libc.close();
+    };
+  } catch {
+    return () => {};
   }
 }

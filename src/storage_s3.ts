@@ -21,7 +21,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { integrityError, WalsyncError } from "./errors.ts";
-import { hashingStream } from "./hash.ts";
+import { hashingStream, sha256Hex } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
 
 /** Options for {@link s3Storage}. */
@@ -46,6 +46,11 @@ const MiB = 1024 * 1024;
 /** Bodies up to this size go up in one PUT; larger ones use multipart. */
 export const singlePutLimit = 64 * MiB;
 const partSize = 16 * MiB;
+/**
+ * Bodies up to this size are read into memory, checked, and sent as bytes: a WAL segment is
+ * usually a few KiB, and a Node stream wrapped around a web stream costs more than the body.
+ */
+export const bufferedPutLimit = 1 * MiB;
 const queueSize = 4;
 // S3 allows at most 10,000 parts; beyond 160 GiB parts must grow to fit.
 const maxParts = 10_000;
@@ -319,6 +324,51 @@ function settle(failure: BodyFailure | undefined): Mismatch | undefined {
   throw failure.sourceError;
 }
 
+/**
+ * Reads a small body whole and checks it against the promised size and digest before any
+ * byte is sent. A source error is thrown as it was; a body that does not match is returned as
+ * a mismatch.
+ */
+async function readChecked(
+  body: BodySource,
+  options: PutOptions,
+): Promise<{ bytes: Uint8Array } | { mismatch: Mismatch }> {
+  const expected = `${options.sha256} (${options.size} bytes)`;
+  const reader = body().getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let done = false;
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) break;
+      total += next.value.byteLength;
+      if (total > options.size) {
+        return { mismatch: { expected, actual: `more than ${options.size} bytes` } };
+      }
+      if (next.value.byteLength > 0) chunks.push(next.value);
+    }
+    done = true;
+  } finally {
+    if (!done) reader.cancel().catch(() => {});
+  }
+  let bytes: Uint8Array;
+  if (chunks.length === 1) bytes = chunks[0];
+  else {
+    bytes = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.byteLength;
+    }
+  }
+  const digest = sha256Hex(bytes);
+  if (digest !== options.sha256 || total !== options.size) {
+    return { mismatch: { expected, actual: `${digest} (${total} bytes)` } };
+  }
+  return { bytes };
+}
+
 /** Opens an S3 bucket (and prefix) as storage. */
 export function s3Storage(options: S3StorageOptions): Storage {
   const endpoint = options.endpoint || Deno.env.get("AWS_ENDPOINT_URL_S3") || undefined;
@@ -378,6 +428,38 @@ export function s3Storage(options: S3StorageOptions): Storage {
           { name: failed.Code, $metadata: {} },
           context(`delete "${key}" (and ${out.Errors!.length - 1} more)`),
         );
+      }
+    }
+  }
+
+  /** One PUT of a small body sent from memory, checked before it goes; retried as it is. */
+  async function putBuffered(
+    key: string,
+    body: BodySource,
+    put: PutOptions,
+  ): Promise<Mismatch | undefined> {
+    const read = await readChecked(body, put);
+    if ("mismatch" in read) return read.mismatch;
+    const checksum = Buffer.from(put.sha256, "hex").toString("base64");
+    for (let attempt = 1;; attempt++) {
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: fullKey(key),
+            Body: read.bytes,
+            ContentLength: put.size,
+            Metadata: put.metadata,
+            ...encryption,
+            ChecksumSHA256: checksum,
+          }),
+        );
+        return undefined;
+      } catch (err) {
+        if (attempt >= putAttempts || !isRetryable(err)) {
+          throw toStorageError(err, context(`put "${key}"`));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
       }
     }
   }
@@ -465,6 +547,8 @@ export function s3Storage(options: S3StorageOptions): Storage {
     async put(key: string, body: BodySource, put: PutOptions): Promise<void> {
       const mismatch = put.size > singlePutLimit
         ? await putMultipart(key, body, put)
+        : put.size <= bufferedPutLimit
+        ? await putBuffered(key, body, put)
         : await putSingle(key, body, put);
       if (mismatch) {
         // The guard should have kept the object from completing; deleting makes sure no
