@@ -108,7 +108,7 @@ export function createLimiter(slots: number): Limiter {
 const escapePollMs = 5;
 /** For how long after our own checkpoint to look that often; then once per {@link slowEscapePollMs}. */
 const escapeFastForMs = 2000;
-const slowEscapePollMs = 100;
+const slowEscapePollMs = 250;
 const slowEscapeForMs = 10_000;
 /** How soon to try again for the write lock when a checkpoint is due and a writer held it. */
 const checkpointRetryMs = 20;
@@ -196,8 +196,10 @@ async function stampOf(path: string): Promise<FileStamp | null> {
   }
 }
 
+/** Whether two stamps show the same file unchanged (two missing files count as the same). */
 function sameStamp(a: FileStamp | null, b: FileStamp | null): boolean {
-  return a !== null && b !== null && a.ino === b.ino && a.size === b.size && a.mtime === b.mtime;
+  if (a === null || b === null) return a === b;
+  return a.ino === b.ino && a.size === b.size && a.mtime === b.mtime;
 }
 
 /** The connections a watcher keeps open on one database. */
@@ -280,6 +282,8 @@ export function createWatcher(
    * commit, so we move as soon as the application commits.
    */
   let onSlotZeroSince = 0;
+  /** Poll at {@link escapePollMs} (after our own checkpoint, when a writer is known busy). */
+  let escapeFast = false;
   /** The database file as seen at the last sync (its writes come from checkpoints). */
   let lastDbStamp: FileStamp | null = null;
   /** The last collect() stopped before the end of the WAL: sync again right away. */
@@ -461,6 +465,8 @@ export function createWatcher(
       lastStamp = null;
       // The reader may have begun on a fully checkpointed WAL (slot 0): leave it soon.
       onSlotZeroSince = Date.now();
+      escapeFast = false;
+      lastDbStamp = await stampOf(dbPath);
       checkpointDue = false;
       logger.log("INFO", "generation started", fields({ generation, reason, txid }));
       logger.log(
@@ -702,6 +708,7 @@ export function createWatcher(
           // it again every sync would only take the write lock and log the same line.
           if (l.position) l.checkpointedAt = l.position.offset;
           onSlotZeroSince = Date.now();
+          escapeFast = true;
           logger.log("INFO", "checkpointed", fields({ frames: result.log }));
         }
       } finally {
@@ -722,7 +729,7 @@ export function createWatcher(
       // An idle database stays on slot 0 harmlessly: look often only for a while, then
       // leave it to the regular syncs.
       const since = Date.now() - onSlotZeroSince;
-      if (since < escapeFastForMs) return escapePollMs;
+      if (escapeFast && since < escapeFastForMs) return escapePollMs;
       if (since < slowEscapeForMs) return slowEscapePollMs;
     }
     return checkpointDue ? checkpointRetryMs : 0;
@@ -789,6 +796,7 @@ export function createWatcher(
         // After new commits the new reader has a WAL mark; after only a checkpoint by someone
         // else it may have begun on a fully copied WAL (slot 0), so watch for the next commit.
         onSlotZeroSince = l.txid !== before ? 0 : Date.now();
+        escapeFast = false;
       }
       if (shipped && checkpointWanted(l)) await withProcessLock(dbPath, checkpoint);
       if (lagSince !== 0) {
