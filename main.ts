@@ -7,7 +7,7 @@ import { trimMallocEvery, tuneMalloc } from "./src/memory.ts";
 
 if (import.meta.main) {
   tuneMalloc();
-  // Every 10 s, and every second for the first 30 s (start-up snapshots every database).
+  // Free heap pages go back to the system every 10 s (see src/memory.ts).
   trimMallocEvery(10_000);
   Deno.exit(await runCli(Deno.args));
 }

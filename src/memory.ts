@@ -60,35 +60,21 @@ export function tuneMalloc(): boolean {
 
 /**
  * Calls glibc's `malloc_trim(0)` every `intervalMs`, returning free heap pages to the system,
- * on a timer that never keeps the process alive; for the first `burstMs` it does so every
- * `burstIntervalMs`, as start-up (a snapshot of every database) frees the most. Does nothing
- * (and returns a no-op) off Linux, without glibc, or without the `--allow-ffi` and
- * `--allow-env` permissions. Returns a function that stops it.
+ * on a timer that never keeps the process alive. Does nothing (and returns a no-op) off Linux,
+ * without glibc, or without the `--allow-ffi` and `--allow-env` permissions. Returns a
+ * function that stops it.
  */
-export function trimMallocEvery(
-  intervalMs: number,
-  burstIntervalMs = intervalMs,
-  burstMs = 0,
-): () => void {
+export function trimMallocEvery(intervalMs: number): () => void {
   if (Deno.build.os !== "linux") return () => {};
   try {
     if (!ffiAllowed()) return () => {};
     const libc = Deno.dlopen("libc.so.6", {
       malloc_trim: { parameters: ["usize"], result: "i32" },
     });
-    const started = Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const schedule = () => {
-      const wait = Date.now() - started < burstMs ? burstIntervalMs : intervalMs;
-      timer = setTimeout(() => {
-        libc.symbols.malloc_trim(0n);
-        schedule();
-      }, wait);
-      Deno.unrefTimer(timer as unknown as number);
-    };
-    schedule();
+    const timer = setInterval(() => libc.symbols.malloc_trim(0n), intervalMs);
+    Deno.unrefTimer(timer as unknown as number);
     return () => {
-      clearTimeout(timer);
+      clearInterval(timer);
       libc.close();
     };
   } catch {
