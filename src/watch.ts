@@ -297,15 +297,6 @@ export function createWatcher(
     ...extra,
   });
 
-  async function inodeOf(): Promise<number | null> {
-    try {
-      return (await Deno.stat(dbPath)).ino;
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return null;
-      throw err;
-    }
-  }
-
   function reset(reason: string): void {
     closeConnections(conns);
     conns = null;
@@ -318,11 +309,12 @@ export function createWatcher(
     // Checked through stat and SQLite only: another watcher of this process (a second
     // replica of the same database) may hold connections, and opening and closing a plain
     // descriptor of the file would drop their locks (SQLITE-FACTS.md, fact 1).
-    const inode = await inodeOf();
-    if (inode === null) {
+    const stamp = await stampOf(dbPath);
+    if (stamp === null) {
       throw new WalsyncError("database", `database ${dbPath} not found; check the path`);
     }
-    if ((await Deno.stat(dbPath)).size === 0) {
+    const inode = stamp.ino;
+    if (stamp.size === 0) {
       throw new WalsyncError("database", `${dbPath} is empty (0 bytes), not a SQLite database`);
     }
     // A short busy timeout: SQLite's busy handler sleeps inside a synchronous call, which
@@ -410,7 +402,7 @@ export function createWatcher(
         beginRead(c.readers[0]);
         c.active = 0;
         generation = newGenerationId();
-        walInode = await walInodeOf();
+        walInode = (await stampOf(walPath))?.ino ?? null;
         // The end of the last commit, walked in bounded pieces (the WAL may be large).
         await withProcessLock(walReadBufferKey, async () => {
           let read = await readWalFile(walPath, null, null, segmentBytes, walReadBuffer);
@@ -479,21 +471,18 @@ export function createWatcher(
     }
   }
 
-  async function walInodeOf(): Promise<number | null> {
-    try {
-      return (await Deno.stat(walPath)).ino;
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return null;
-      throw err;
-    }
-  }
-
-  /** Reads the WAL from our position; follows a restart when it is safe to. */
-  async function readNew(l: Lineage): Promise<WalFileRead | "new-generation" | null> {
+  /**
+   * Reads the WAL from our position; follows a restart when it is safe to. `stamp` is the
+   * `-wal` file as just seen by the caller.
+   */
+  async function readNew(
+    l: Lineage,
+    stamp: FileStamp | null,
+  ): Promise<WalFileRead | "new-generation" | null> {
     // `PRAGMA wal_checkpoint(TRUNCATE)` empties the WAL in place (same inode) once every frame
     // is backfilled; like any restart it can only happen after we shipped them (module
     // comment). A WAL that is gone, or a different file, is something else: start over.
-    const inode = await walInodeOf();
+    const inode = stamp?.ino ?? null;
     if (l.header !== null && inode === null) {
       pendingReason = "the WAL file disappeared while watched";
       return "new-generation";
@@ -552,7 +541,7 @@ export function createWatcher(
     behind = true;
     for (let piece = 0; piece < 8; piece++) {
       const stamp = await stampOf(walPath);
-      const read = await readNew(l);
+      const read = await readNew(l, stamp);
       if (read === "new-generation") return "new-generation";
       if (read === null || read.restarted || read.frameCount === 0) {
         lastStamp = stamp;
@@ -777,7 +766,7 @@ export function createWatcher(
         if (await ship()) reset("snapshot interval");
       }
       if (!lineage) {
-        if ((await inodeOf()) === null) return 0;
+        if ((await stampOf(dbPath)) === null) return 0;
         await startGeneration();
       }
       const l = lineage!;
