@@ -30,7 +30,7 @@ export interface CheckpointParts {
   lineage: Lineage;
   /** Collects new frames into the uploader's queue. */
   collect: () => Promise<CollectOutcome>;
-  /** The collector's state (whether it is behind; marking the WAL as read). */
+  /** The collector's state (whether it is behind). */
   collector: Collector;
   /** The upload queue. */
   uploader: Uploader;
@@ -108,7 +108,6 @@ export async function checkpoint(p: CheckpointParts): Promise<{ newGeneration: s
   } finally {
     if (c.lock.isOpen && c.lock.isTransaction) c.lock.exec("ROLLBACK");
   }
-  await collector.markRead();
   await uploader.flush();
   return null;
 }

@@ -13,13 +13,15 @@ import {
   readWalFile,
   segmentInfoOf,
   type WalFileRead,
+  type WalIndexHeader,
   type WalReadBuffer,
   walStartPosition,
 } from "../wal.ts";
 import type { Lineage } from "./lineage.ts";
 import { withProcessLock } from "./locks.ts";
-import { type FileStamp, sameStamp, stampOf } from "./stamp.ts";
+import { type FileStamp, stampOf } from "./stamp.ts";
 import type { SealedSegment } from "./uploader.ts";
+import type { WalIndex } from "./wal_index.ts";
 
 /** A segment holds about this many bytes of WAL at most (a longer backlog is cut into several). */
 export const segmentBytes = 16 * 1024 * 1024;
@@ -50,8 +52,6 @@ export type CollectOutcome =
     frames: number;
     /** Stopped before the end of the WAL: collect again soon. */
     behind: boolean;
-    /** The `-wal` file as last seen, when read to its end. */
-    stamp: FileStamp | null;
   };
 
 /** The default reason for a new generation when the read did not give a better one. */
@@ -66,6 +66,7 @@ async function readNew(
   walPath: string,
   stamp: FileStamp | null,
   buffer: WalReadBuffer,
+  committed: WalIndexHeader | undefined,
 ): Promise<WalFileRead | { newGeneration: string } | null> {
   // `PRAGMA wal_checkpoint(TRUNCATE)` empties the WAL in place (same inode) once every frame
   // is backfilled; like any restart it can only happen after we shipped them (module
@@ -77,13 +78,13 @@ async function readNew(
   if (l.walInode !== null && inode !== null && inode !== l.walInode) {
     return { newGeneration: "the WAL file was replaced while watched" };
   }
-  let read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer);
+  let read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer, committed);
   for (let i = 0; i < 3 && read?.restarted; i++) {
     if (read.header.pageSize !== l.pageSize) return { newGeneration: walResetReason };
     // Every frame of the old WAL was shipped before it could restart (module comment).
     l.header = read.header;
     l.position = walStartPosition(read.header);
-    read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer);
+    read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer, committed);
   }
   // Shorter than a header: truncated (checked above that it is the same file), or just
   // created; the next read sees the new header.
@@ -130,7 +131,8 @@ function seal(
 /**
  * Reads the WAL at `walPath` past the lineage's position into sealed segments, handing each
  * to `emit` as soon as it is sealed (the lineage has then moved past it), a bounded number
- * per call. The caller holds the WAL read buffer.
+ * per call. The caller holds the WAL read buffer. With `committed` (the wal-index header
+ * read before this call) nothing past its published max frame is read.
  * @example
  * const outcome = await withWalReadBuffer((buffer) =>
  *   collectSegments(lineage, "app.db-wal", "app.db", buffer, (s) => uploader.push(s)));
@@ -141,68 +143,89 @@ export async function collectSegments(
   name: string,
   buffer: WalReadBuffer,
   emit: (segment: SealedSegment) => void,
+  committed?: WalIndexHeader,
 ): Promise<CollectOutcome> {
   let frames = 0;
   for (let piece = 0; piece < piecesPerCall; piece++) {
     const stamp = await stampOf(walPath);
-    const read = await readNew(l, walPath, stamp, buffer);
+    const read = await readNew(l, walPath, stamp, buffer, committed);
     if (read !== null && "newGeneration" in read) return { newGeneration: read.newGeneration };
     if (read === null || read.restarted || read.frameCount === 0) {
-      return { frames, behind: false, stamp };
+      return { frames, behind: false };
     }
     emit(seal(l, name, read));
     frames += read.frameCount;
-    // Read to the end of the file as it was at `stamp`.
-    if (!read.more) return { frames, behind: false, stamp };
+    // Read to the end of what was committed (or of the file as it was).
+    if (!read.more) return { frames, behind: false };
   }
-  return { frames, behind: true, stamp: null };
+  return { frames, behind: true };
 }
 
 /** The collector of one database's WAL, with what it remembers between reads. */
 export interface Collector {
   /** The last collect stopped before the end of the WAL (or failed): collect again soon. */
   readonly behind: boolean;
-  /** Whether the `-wal` file is unchanged since it was last read to its end. */
-  unchanged(): Promise<boolean>;
-  /** Collects new segments (see {@link collectSegments}). */
-  collect(l: Lineage, emit: (segment: SealedSegment) => void): Promise<CollectOutcome>;
-  /** Takes the `-wal` file as it is now as read (after our checkpoint under the write lock). */
-  markRead(): Promise<void>;
+  /**
+   * Whether SQLite has published nothing since the WAL was last read to its end: the
+   * wal-index header is the same (its change counter moves with every commit, its max frame
+   * and salts with every restart). Never from the `-wal` file's size or mtime, which an
+   * in-place rewrite after a restart can leave as they were.
+   */
+  unchanged(index: WalIndex): boolean;
+  /** Collects new segments up to what `index` publishes (see {@link collectSegments}). */
+  collect(
+    l: Lineage,
+    index: WalIndex,
+    emit: (segment: SealedSegment) => void,
+  ): Promise<CollectOutcome>;
   /** Forgets the last read (a new generation reads from its own start). */
   forget(): void;
   /** Not behind any more (the lineage ended). */
   clearBehind(): void;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Creates the collector of the WAL at `walPath`, for database `name` in the bucket. */
 export function createCollector(walPath: string, name: string): Collector {
-  /** The WAL as last read; while it is unchanged there is nothing to read. */
-  let lastStamp: FileStamp | null = null;
+  /** The wal-index header the WAL was last read to the end of; while it is the same there is nothing to read. */
+  let lastSeen: Uint8Array | null = null;
   let behind = false;
   return {
     get behind() {
       return behind;
     },
-    async unchanged() {
-      return sameStamp(lastStamp, await stampOf(walPath));
+    unchanged(index) {
+      const now = index.read();
+      return now !== null && lastSeen !== null && sameBytes(now.bytes, lastSeen);
     },
-    async collect(l, emit) {
+    async collect(l, index, emit) {
       behind = true;
+      // Read first: every frame up to the max frame it publishes is in the file by then.
+      const committed = index.read();
+      if (committed === null) {
+        // A writer kept the header changing, or there is none yet: nothing is known to be
+        // committed; the next sync looks again.
+        behind = false;
+        lastSeen = null;
+        return { frames: 0, behind: false };
+      }
       // The frames read point into the shared buffer until they are compressed in seal().
       const outcome = await withWalReadBuffer((buffer) =>
-        collectSegments(l, walPath, name, buffer, emit)
+        collectSegments(l, walPath, name, buffer, emit, committed)
       );
       if (outcome.newGeneration === undefined) {
         behind = outcome.behind;
-        if (!outcome.behind) lastStamp = outcome.stamp;
+        lastSeen = outcome.behind ? null : committed.bytes;
       }
       return outcome;
     },
-    async markRead() {
-      lastStamp = await stampOf(walPath);
-    },
     forget() {
-      lastStamp = null;
+      lastSeen = null;
     },
     clearBehind() {
       behind = false;

@@ -15,6 +15,7 @@ import { WalsyncError } from "../errors.ts";
 import type { LogFields, Logger } from "../log.ts";
 import { sleep } from "./locks.ts";
 import { stampOf } from "./stamp.ts";
+import { openWalIndex, type WalIndex } from "./wal_index.ts";
 
 /** Page cache of each of our connections: they only read the schema and copy snapshots. */
 const connectionCacheKiB = 256;
@@ -29,6 +30,8 @@ export interface Connections {
   active: 0 | 1;
   /** Inode of the database file when opened, to notice a replaced file. */
   inode: number | null;
+  /** SQLite's published WAL state (the `-shm` header), open as long as the connections. */
+  index: WalIndex;
 }
 
 /** Starts a read transaction on `db` (with its WAL read mark). */
@@ -67,6 +70,9 @@ export function closeConnections(conns: Connections | null): void {
       db.close();
     } catch { /* already closed */ }
   }
+  // After the connections: letting go may close the `-shm` descriptor, which would drop
+  // their locks (SQLITE-FACTS.md, fact 1).
+  conns.index.release();
 }
 
 /**
@@ -89,6 +95,8 @@ export async function openConnections(
   if (stamp.size === 0) {
     throw new WalsyncError("database", `${dbPath} is empty (0 bytes), not a SQLite database`);
   }
+  // From here to the end everything is synchronous: no other task of this process may close
+  // a `-shm` descriptor between our connections opening and openWalIndex() sharing it.
   // A short busy timeout: SQLite's busy handler sleeps inside a synchronous call, which
   // would stall every other database of this process; takeWriteLock() retries instead.
   const lock = new DatabaseSync(dbPath, { timeout: 5 });
@@ -96,7 +104,13 @@ export async function openConnections(
     new DatabaseSync(dbPath, { timeout: 2000 }),
     new DatabaseSync(dbPath, { timeout: 2000 }),
   ];
-  const opened: Connections = { lock, readers, active: 0, inode: stamp.ino };
+  const close = () => {
+    for (const db of [...readers, lock]) {
+      try {
+        db.close();
+      } catch { /* already closed */ }
+    }
+  };
   try {
     try {
       lock.prepare("PRAGMA schema_version").get();
@@ -108,11 +122,26 @@ export async function openConnections(
     for (const db of [lock, ...readers]) {
       db.exec(`PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-${connectionCacheKiB}`);
     }
+    // A read in WAL mode opens (or creates) the `-shm`.
+    lock.prepare("PRAGMA schema_version").get();
+    return { lock, readers, active: 0, inode: stamp.ino, index: openIndexOf(dbPath) };
   } catch (err) {
-    closeConnections(opened);
+    close();
     throw err;
   }
-  return opened;
+}
+
+function openIndexOf(dbPath: string): WalIndex {
+  try {
+    return openWalIndex(`${dbPath}-shm`);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new WalsyncError(
+      "database",
+      `${dbPath} has no -shm file beside it (locking_mode=EXCLUSIVE keeps it in memory); ` +
+        "use the normal locking mode",
+    );
+  }
 }
 
 function ensureWalMode(

@@ -12,7 +12,7 @@ import { meta, newGenerationId, snapshotKey } from "../layout.ts";
 import type { LogFields, Logger } from "../log.ts";
 import { putFileObject, type WrittenObject } from "../object.ts";
 import type { Storage } from "../storage.ts";
-import { readWalFile, type WalHeader, type WalPosition } from "../wal.ts";
+import { readWalFile, type WalHeader, type WalIndexHeader, type WalPosition } from "../wal.ts";
 import { segmentBytes, withWalReadBuffer } from "./collector.ts";
 import {
   beginRead,
@@ -80,16 +80,17 @@ export function startGeneration(
 /** The end of the WAL's committed frames, walked in bounded pieces (the WAL may be large). */
 function walEnd(
   walPath: string,
+  committed: WalIndexHeader,
 ): Promise<{ header: WalHeader | null; position: WalPosition | null }> {
   return withWalReadBuffer(async (buffer) => {
     let header: WalHeader | null = null;
     let position: WalPosition | null = null;
-    let read = await readWalFile(walPath, null, null, segmentBytes, buffer);
+    let read = await readWalFile(walPath, null, null, segmentBytes, buffer, committed);
     while (read && !read.restarted) {
       header = read.header;
       position = read.end;
       if (!read.more) break;
-      read = await readWalFile(walPath, header, position, segmentBytes, buffer);
+      read = await readWalFile(walPath, header, position, segmentBytes, buffer, committed);
     }
     return { header, position };
   });
@@ -110,7 +111,15 @@ async function pinSnapshotPoint(target: GenerationTarget, c: Connections) {
       beginRead(c.readers[0]);
       c.active = 0;
       const walInode = (await stampOf(target.walPath))?.ino ?? null;
-      return { walInode, ...(await walEnd(target.walPath)) };
+      // Nobody writes under our write lock, so the published header holds still.
+      const committed = c.index.read();
+      if (committed === null) {
+        throw new WalsyncError(
+          "database",
+          `the wal-index header of ${target.name} (in its -shm) could not be read; will retry`,
+        );
+      }
+      return { walInode, ...(await walEnd(target.walPath, committed)) };
     } finally {
       c.lock.exec("ROLLBACK");
     }

@@ -43,7 +43,55 @@ export function createWatcher(
   options: WatchOptions,
   name: string = basename(path),
 ): DatabaseWatcher {
-  const dbPath = resolve(path);
+  const given = resolve(path);
+  let inner: DatabaseWatcher | null = null;
+  return {
+    status: () =>
+      inner?.status() ?? {
+        path: given,
+        db: name,
+        lagSeconds: 0,
+        bytesUploaded: 0,
+        objectsUploaded: 0,
+        syncErrors: 0,
+        lastSyncAt: 0,
+      },
+    async tick() {
+      if (inner === null) {
+        const real = await realPathOf(given);
+        if (real === null) return 0; // not there yet: waiting for it, as a missing file
+        if (real !== given) {
+          options.logger.log("INFO", "database path resolved", { db: name, path: given, real });
+        }
+        inner = watchDatabase(real, storage, limiter, options, name);
+      }
+      return await inner.tick();
+    },
+    close: () => inner?.close() ?? Promise.resolve(true),
+  };
+}
+
+/** The database's real file (symlinks resolved), or null when it does not exist yet. */
+async function realPathOf(path: string): Promise<string | null> {
+  try {
+    return await Deno.realPath(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    return path; // the watcher's own checks name the problem
+  }
+}
+
+/**
+ * The watcher of the database whose real file (no symlink in its path) is `dbPath`: SQLite
+ * keeps `-wal` and `-shm` beside the real file, not beside a link (SQLITE-FACTS.md, fact 6).
+ */
+function watchDatabase(
+  dbPath: string,
+  storage: Storage,
+  limiter: Limiter,
+  options: WatchOptions,
+  name: string,
+): DatabaseWatcher {
   const walPath = `${dbPath}-wal`;
   const logger = options.logger;
   const collector = createCollector(walPath, name);
@@ -87,7 +135,7 @@ export function createWatcher(
   }
 
   function collect(l: Lineage): Promise<CollectOutcome> {
-    return collector.collect(l, emit);
+    return collector.collect(l, conns!.index, emit);
   }
 
   /** Starts a new generation: what the previous one collected goes first. */
@@ -113,7 +161,7 @@ export function createWatcher(
   async function ship(): Promise<boolean> {
     const l = lineage!;
     // An unchanged WAL has nothing new: spare the read (most databases, most of the time).
-    if (uploader.pendingCount === 0 && (await collector.unchanged())) return true;
+    if (uploader.pendingCount === 0 && collector.unchanged(conns!.index)) return true;
     const outcome = await collect(l);
     if (outcome.newGeneration !== undefined) {
       reset(outcome.newGeneration);
@@ -132,7 +180,7 @@ export function createWatcher(
    */
   async function leaveSlotZero(): Promise<void> {
     const l = lineage!;
-    if (await collector.unchanged()) return;
+    if (collector.unchanged(conns!.index)) return;
     const before = l.txid;
     const outcome = await collect(l);
     if (outcome.newGeneration !== undefined) {
