@@ -10,9 +10,13 @@ import { DatabaseSync } from "node:sqlite";
 import { sha256Hex } from "../src/hash.ts";
 import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "../src/segment.ts";
 import { verifySegment, walFrameHeaderSize, walHeaderSize } from "../src/wal.ts";
-import { type CollectOutcome, collectSegments, segmentBytes } from "../src/watch/collector.ts";
+import {
+  type CollectedSegment,
+  type CollectOutcome,
+  collectSegments,
+  segmentBytes,
+} from "../src/watch/collector.ts";
 import type { Lineage } from "../src/watch/lineage.ts";
-import type { SealedSegment } from "../src/watch/uploader.ts";
 
 const pageSize = 4096;
 const snapshotSha = "5".repeat(64);
@@ -66,7 +70,7 @@ function newLineage(): Lineage {
 }
 
 async function collect(l: Lineage, walPath: string) {
-  const segments: SealedSegment[] = [];
+  const segments: CollectedSegment[] = [];
   const buffer = { bytes: new Uint8Array(0), limit: 2 * segmentBytes };
   const outcome: CollectOutcome = await collectSegments(
     l,
@@ -79,7 +83,7 @@ async function collect(l: Lineage, walPath: string) {
 }
 
 /** Decodes and verifies a sealed segment as a restore would; returns its raw frames. */
-function openSegment(s: SealedSegment): Uint8Array {
+function openSegment(s: CollectedSegment): Uint8Array {
   const info = parseSegmentMetadata(s.key, s.metadata);
   const frames = decodeSegment(s.key, s.body, segmentBodyOf(s.key, s.metadata, info));
   verifySegment(frames, info);

@@ -42,6 +42,9 @@ export function withWalReadBuffer<T>(task: (buffer: WalReadBuffer) => Promise<T>
   return withProcessLock(walReadBufferKey, () => task(walReadBuffer));
 }
 
+/** A segment as sealed by the collector (the watcher adds when its commits were seen). */
+export type CollectedSegment = Omit<SealedSegment, "seenAt">;
+
 /** What one collect found. */
 export type CollectOutcome =
   /** The WAL's history cannot be continued: a new generation is needed, for `reason`. */
@@ -104,7 +107,7 @@ function seal(
   l: Lineage,
   name: string,
   read: Extract<WalFileRead, { restarted: false }>,
-): SealedSegment {
+): CollectedSegment {
   const start = l.position!;
   const txidFirst = l.txid + 1;
   const txidLast = l.txid + read.commits;
@@ -142,7 +145,7 @@ export async function collectSegments(
   walPath: string,
   name: string,
   buffer: WalReadBuffer,
-  emit: (segment: SealedSegment) => void,
+  emit: (segment: CollectedSegment) => void,
   committed?: WalIndexHeader,
 ): Promise<CollectOutcome> {
   let frames = 0;
@@ -176,7 +179,7 @@ export interface Collector {
   collect(
     l: Lineage,
     index: WalIndex,
-    emit: (segment: SealedSegment) => void,
+    emit: (segment: CollectedSegment) => void,
   ): Promise<CollectOutcome>;
   /** Forgets the last read (a new generation reads from its own start). */
   forget(): void;

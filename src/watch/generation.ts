@@ -24,6 +24,7 @@ import {
 import type { Lineage } from "./lineage.ts";
 import { createLimiter, type Limiter, withProcessLock } from "./locks.ts";
 import { stampOf } from "./stamp.ts";
+import { asStorage } from "./uploader.ts";
 
 /** First snapshots of many databases are taken a few at a time, not all at once. */
 const snapshotSlots = createLimiter(2);
@@ -142,18 +143,20 @@ async function takeSnapshot(
     await backup(c.readers[0], copy, { rate: -1 });
     const dbHeader = await readDatabaseHeader(copy);
     const size = (await Deno.stat(copy)).size;
-    const txid = Math.max(await nextTxid(storage, name), minTxid);
+    const txid = Math.max(await asStorage(() => nextTxid(storage, name)), minTxid);
     const key = snapshotKey(name, generation, txid);
     const written = await target.limiter.run(() =>
-      putFileObject(storage, key, copy, {
-        [meta.kind]: "snapshot",
-        [meta.db]: name,
-        [meta.generation]: generation,
-        [meta.txid]: String(txid),
-        [meta.created]: new Date().toISOString(),
-        [meta.pageSize]: String(dbHeader.pageSize),
-        [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
-      })
+      asStorage(() =>
+        putFileObject(storage, key, copy, {
+          [meta.kind]: "snapshot",
+          [meta.db]: name,
+          [meta.generation]: generation,
+          [meta.txid]: String(txid),
+          [meta.created]: new Date().toISOString(),
+          [meta.pageSize]: String(dbHeader.pageSize),
+          [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
+        })
+      )
     );
     const lineage: Lineage = {
       generation,

@@ -3,6 +3,7 @@
  * that order (a segment's `prevSha256` names the one before it, so order is the chain).
  * @module
  */
+import { WalsyncError } from "../errors.ts";
 import { putBytesObject } from "../object.ts";
 import type { Metadata, Storage } from "../storage.ts";
 import type { Limiter } from "./locks.ts";
@@ -17,6 +18,24 @@ export interface SealedSegment {
   metadata: Metadata;
   /** Last txid in the segment. */
   txidLast: number;
+  /** When its oldest commit was first seen (ms since epoch): the age of what waits. */
+  seenAt: number;
+}
+
+/**
+ * Runs a storage operation; anything it throws that is not already a Walsync error becomes a
+ * `storage` error. A `file://` bucket throws the file system's own errors (disk full,
+ * permission denied): they are storage trouble like any S3 failure, retried while the
+ * generation goes on, not a reason to start a new one.
+ */
+export async function asStorage<T>(task: () => Promise<T>): Promise<T> {
+  try {
+    return await task();
+  } catch (err) {
+    if (err instanceof WalsyncError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new WalsyncError("storage", `storage write failed: ${message}`);
+  }
 }
 
 /** Upload totals since start. */
@@ -35,6 +54,8 @@ export interface Uploader {
   flush(): Promise<true>;
   /** Segments waiting. */
   readonly pendingCount: number;
+  /** When the oldest commit waiting in the queue was first seen, 0 when none waits. */
+  readonly oldestSeenAt: number;
   /** Last txid known to be in storage. */
   readonly shippedTxid: number | undefined;
   /** Records an object uploaded outside the queue (a snapshot) up to `txid`. */
@@ -56,7 +77,7 @@ export function createUploader(storage: Storage, limiter: Limiter): Uploader {
       while (pending.length > 0) {
         const next = pending[0];
         const written = await limiter.run(() =>
-          putBytesObject(storage, next.key, next.body, next.metadata)
+          asStorage(() => putBytesObject(storage, next.key, next.body, next.metadata))
         );
         pending.shift();
         stats.bytesUploaded += written.size;
@@ -67,6 +88,9 @@ export function createUploader(storage: Storage, limiter: Limiter): Uploader {
     },
     get pendingCount() {
       return pending.length;
+    },
+    get oldestSeenAt() {
+      return pending[0]?.seenAt ?? 0;
     },
     get shippedTxid() {
       return shippedTxid;
