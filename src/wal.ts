@@ -422,6 +422,52 @@ export function readCommittedFrames(
   };
 }
 
+/** Where {@link walkFrames} stopped. */
+export interface FrameWalk {
+  /** Bytes of valid frames walked (up to and including the first commit frame, if asked). */
+  validBytes: number;
+  /** Position after the last valid frame walked. */
+  end: WalPosition;
+  /** Frames walked. */
+  frameCount: number;
+  /** Database size in pages after the commit frame the walk stopped at, 0 when none. */
+  commitSize: number;
+}
+
+/**
+ * Walks valid frames of `bytes` (WAL content starting at `position`), continuing the
+ * checksum chain, and stops at the first invalid frame, at the end of the input, or right
+ * after the first commit frame. Lets a caller take a transaction too large for memory in
+ * pieces, one call per piece, each continuing from the `end` of the last.
+ */
+export function walkFrames(bytes: Uint8Array, header: WalHeader, position: WalPosition): FrameWalk {
+  assertPageSize(header.pageSize);
+  const frameSize = walFrameHeaderSize + header.pageSize;
+  const view = viewOf(bytes);
+  let sum: [number, number] = [position.checksum1 >>> 0, position.checksum2 >>> 0];
+  let offset = 0;
+  let commitSize = 0;
+  while (offset + frameSize <= bytes.byteLength && commitSize === 0) {
+    if (
+      view.getUint32(offset + 8) !== header.salt1 ||
+      view.getUint32(offset + 12) !== header.salt2 || view.getUint32(offset) === 0
+    ) {
+      break;
+    }
+    const next = frameChecksum(bytes, offset, frameSize, header.bigEndian, sum[0], sum[1]);
+    if (next[0] !== view.getUint32(offset + 16) || next[1] !== view.getUint32(offset + 20)) break;
+    sum = next;
+    commitSize = view.getUint32(offset + 4);
+    offset += frameSize;
+  }
+  return {
+    validBytes: offset,
+    end: { offset: position.offset + offset, checksum1: sum[0], checksum2: sum[1] },
+    frameCount: offset / frameSize,
+    commitSize,
+  };
+}
+
 /**
  * Memory that {@link readWalFile} may read into instead of allocating, so that a process
  * reading many WAL pieces does not leave a trail of large buffers for the garbage collector.
@@ -476,6 +522,9 @@ async function readAt(
  *   into it.
  * @param committed The wal-index header SQLite published (read before this call): frames
  *   past its `mxFrame` are never returned. Without it, every valid commit frame counts.
+ * @param wholeTransactions When one transaction alone is larger than `maxBytes`, read it
+ *   whole (true) or return no frames with `more` set (false: the caller streams it, see
+ *   {@link walkFrames}).
  * @throws WalFormatError when the file's header is invalid (a restart may be writing it).
  */
 export async function readWalFile(
@@ -485,6 +534,7 @@ export async function readWalFile(
   maxBytes: number = Number.POSITIVE_INFINITY,
   into?: WalReadBuffer,
   committed?: WalIndexHeader,
+  wholeTransactions = true,
 ): Promise<WalFileRead | null> {
   if (header === null && position !== null) {
     throw new Error("readWalFile: a position is only meaningful with the header it belongs to");
@@ -526,7 +576,7 @@ export async function readWalFile(
     // More to read only when valid frames ran up to the bound; frames of an earlier WAL
     // left behind a restart (old salts) end the log, however long the file is.
     let more = bounded < available && found.validBytes + frameSize > bounded;
-    if (found.commits === 0 && more) {
+    if (found.commits === 0 && more && wholeTransactions) {
       // One transaction larger than the bound: it has to be read whole.
       found = readCommittedFrames(
         await readAt(file, start.offset, available, into),

@@ -82,10 +82,15 @@ async function collect(l: Lineage, walPath: string) {
   return { outcome, segments };
 }
 
+/** A segment's stored body (read from its spill file if it has one). */
+function bodyOf(s: CollectedSegment): Uint8Array {
+  return s.body instanceof Uint8Array ? s.body : Deno.readFileSync(s.body.path);
+}
+
 /** Decodes and verifies a sealed segment as a restore would; returns its raw frames. */
 function openSegment(s: CollectedSegment): Uint8Array {
   const info = parseSegmentMetadata(s.key, s.metadata);
-  const frames = decodeSegment(s.key, s.body, segmentBodyOf(s.key, s.metadata, info));
+  const frames = decodeSegment(s.key, bodyOf(s), segmentBodyOf(s.key, s.metadata, info));
   verifySegment(frames, info);
   return frames;
 }
@@ -107,7 +112,7 @@ Deno.test("collector: every committed transaction of a WAL becomes one sealed se
     assert.deepEqual(openSegment(segments[0]), wal.subarray(walHeaderSize));
     assert.equal(l.txid, 31);
     assert.equal(l.position!.offset, wal.byteLength);
-    assert.equal(l.prevSha256, sha256Hex(segments[0].body));
+    assert.equal(l.prevSha256, sha256Hex(bodyOf(segments[0])));
   } finally {
     await src.close();
   }
@@ -130,7 +135,7 @@ Deno.test("collector: a second read ships only what was committed since, chained
     const meta = parseSegmentMetadata(next.segments[0].key, next.segments[0].metadata);
     assert.equal(meta.txidFirst, 15);
     assert.equal(meta.txidLast, 16);
-    assert.equal(meta.prevSha256, sha256Hex(first.segments[0].body));
+    assert.equal(meta.prevSha256, sha256Hex(bodyOf(first.segments[0])));
   } finally {
     await src.close();
   }
@@ -172,7 +177,7 @@ Deno.test("collector: a backlog larger than the segment bound is cut into severa
       assert.equal(meta.txidFirst, expectTxid);
       assert.equal(meta.prevSha256, prev);
       expectTxid = meta.txidLast + 1;
-      prev = sha256Hex(s.body);
+      prev = sha256Hex(bodyOf(s));
       parts.push(openSegment(s));
     }
     const joined = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -198,6 +203,35 @@ Deno.test("collector: a WAL with another page size, or a WAL gone after one was 
     await collect(l, src.fixture);
     await Deno.remove(src.fixture);
     assert.match((await collect(l, src.fixture)).outcome.newGeneration ?? "", /disappeared/);
+  } finally {
+    await src.close();
+  }
+});
+
+Deno.test("collector: one transaction larger than the segment bound is streamed into a spill file, one segment that verifies, chained like any other", async () => {
+  const src = await walSource();
+  try {
+    src.commit(1);
+    src.commit(1, 6000, 3000); // one transaction of about 24 MB of WAL
+    src.commit(1);
+    const wal = await src.snapshotWal();
+    const l = newLineage();
+    const { segments } = await collect(l, src.fixture);
+    const spilled = segments.filter((s) => !(s.body instanceof Uint8Array));
+    assert.equal(spilled.length, 1);
+    const meta = parseSegmentMetadata(spilled[0].key, spilled[0].metadata);
+    assert.equal(meta.txidFirst, meta.txidLast);
+    assert.ok(meta.frameCount * frameSize > segmentBytes);
+    let prev = snapshotSha;
+    const parts: Uint8Array[] = [];
+    for (const s of segments) {
+      assert.equal(parseSegmentMetadata(s.key, s.metadata).prevSha256, prev);
+      prev = sha256Hex(bodyOf(s));
+      parts.push(openSegment(s));
+    }
+    assert.equal(l.position!.offset, wal.byteLength);
+    assert.equal(parts.reduce((n, p) => n + p.byteLength, 0), wal.byteLength - walHeaderSize);
+    await Deno.remove(spilled[0].body instanceof Uint8Array ? "" : spilled[0].body.path);
   } finally {
     await src.close();
   }

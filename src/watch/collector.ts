@@ -6,17 +6,22 @@
  * SQLite connections (SQLITE-FACTS.md, fact 1).
  * @module
  */
-import { walSegmentKey } from "../layout.ts";
+import { meta, walSegmentKey } from "../layout.ts";
 import { sha256Hex } from "../hash.ts";
 import { encodeSegment, segmentMetadata } from "../segment.ts";
 import {
+  indexDescribes,
   readWalFile,
   segmentInfoOf,
   type WalFileRead,
+  walFrameHeaderSize,
+  type WalHeader,
+  walHeaderSize,
   type WalIndexHeader,
   type WalReadBuffer,
   walStartPosition,
 } from "../wal.ts";
+import { type SpilledTransaction, spillTransaction } from "./spill.ts";
 import type { Lineage } from "./lineage.ts";
 import { withProcessLock } from "./locks.ts";
 import { type FileStamp, stampOf } from "./stamp.ts";
@@ -81,13 +86,21 @@ async function readNew(
   if (l.walInode !== null && inode !== null && inode !== l.walInode) {
     return { newGeneration: "the WAL file was replaced while watched" };
   }
-  let read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer, committed);
+  let read = await readWalFile(
+    walPath,
+    l.header,
+    l.position,
+    segmentBytes,
+    buffer,
+    committed,
+    false,
+  );
   for (let i = 0; i < 3 && read?.restarted; i++) {
     if (read.header.pageSize !== l.pageSize) return { newGeneration: walResetReason };
     // Every frame of the old WAL was shipped before it could restart (module comment).
     l.header = read.header;
     l.position = walStartPosition(read.header);
-    read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer, committed);
+    read = await readWalFile(walPath, l.header, l.position, segmentBytes, buffer, committed, false);
   }
   // Shorter than a header: truncated (checked above that it is the same file), or just
   // created; the next read sees the new header.
@@ -131,6 +144,64 @@ function seal(
   return { key, body, metadata, txidLast };
 }
 
+let spillDir: Promise<string> | null = null;
+
+/** A directory of this process for spill files (each is removed once uploaded). */
+function spillDirectory(): Promise<string> {
+  spillDir ??= Deno.makeTempDir({ prefix: "walsync-spill-" });
+  return spillDir;
+}
+
+/** Where the committed frames of the WAL with `header` end: what the wal-index publishes. */
+async function committedEnd(
+  walPath: string,
+  header: WalHeader,
+  committed: WalIndexHeader | undefined,
+): Promise<number> {
+  if (committed === undefined) return (await Deno.stat(walPath)).size;
+  if (!indexDescribes(committed, header)) return 0;
+  return walHeaderSize + committed.mxFrame * (walFrameHeaderSize + header.pageSize);
+}
+
+/** Seals a spilled transaction into a segment and moves the lineage past it. */
+function sealSpilled(
+  l: Lineage,
+  name: string,
+  header: WalHeader,
+  spilled: SpilledTransaction,
+): CollectedSegment {
+  const start = l.position!;
+  const txid = l.txid + 1;
+  const metadata = segmentMetadata({
+    pageSize: header.pageSize,
+    salt1: header.salt1,
+    salt2: header.salt2,
+    bigEndian: header.bigEndian,
+    checksumStart: [start.checksum1, start.checksum2],
+    checksumEnd: [spilled.end.checksum1, spilled.end.checksum2],
+    frameCount: spilled.frameCount,
+    commits: 1,
+    commitSize: spilled.commitSize,
+    txidFirst: txid,
+    txidLast: txid,
+    prevSha256: l.prevSha256,
+    created: new Date().toISOString(),
+    db: name,
+    generation: l.generation,
+  });
+  metadata[meta.encoding] = "zstd";
+  metadata[meta.decodedSize] = String(spilled.decodedSize);
+  l.position = spilled.end;
+  l.txid = txid;
+  l.prevSha256 = spilled.sha256;
+  return {
+    key: walSegmentKey(name, l.generation, txid, txid),
+    body: { path: spilled.path },
+    metadata,
+    txidLast: txid,
+  };
+}
+
 /**
  * Reads the WAL at `walPath` past the lineage's position into sealed segments, handing each
  * to `emit` as soon as it is sealed (the lineage has then moved past it), a bounded number
@@ -153,6 +224,20 @@ export async function collectSegments(
     const stamp = await stampOf(walPath);
     const read = await readNew(l, walPath, stamp, buffer, committed);
     if (read !== null && "newGeneration" in read) return { newGeneration: read.newGeneration };
+    if (read !== null && !read.restarted && read.frameCount === 0 && read.more) {
+      // One transaction larger than a segment's bound: streamed, never whole in memory.
+      const spilled = await spillTransaction(
+        walPath,
+        read.header,
+        l.position!,
+        await committedEnd(walPath, read.header, committed),
+        await spillDirectory(),
+      );
+      if (spilled === null) return { frames, behind: false };
+      emit(sealSpilled(l, name, read.header, spilled));
+      frames += spilled.frameCount;
+      continue;
+    }
     if (read === null || read.restarted || read.frameCount === 0) {
       return { frames, behind: false };
     }

@@ -12,8 +12,16 @@ import { meta, newGenerationId, snapshotKey } from "../layout.ts";
 import type { LogFields, Logger } from "../log.ts";
 import { putFileObject, type WrittenObject } from "../object.ts";
 import type { Storage } from "../storage.ts";
-import { readWalFile, type WalHeader, type WalIndexHeader, type WalPosition } from "../wal.ts";
-import { segmentBytes, withWalReadBuffer } from "./collector.ts";
+import {
+  indexDescribes,
+  parseWalHeader,
+  walFrameHeaderSize,
+  type WalHeader,
+  walHeaderSize,
+  type WalIndexHeader,
+  type WalPosition,
+  walStartPosition,
+} from "../wal.ts";
 import {
   beginRead,
   closeConnections,
@@ -78,23 +86,48 @@ export function startGeneration(
   });
 }
 
-/** The end of the WAL's committed frames, walked in bounded pieces (the WAL may be large). */
-function walEnd(
+/**
+ * The WAL position of everything SQLite has published as committed, from the wal-index
+ * header: after frame `mxFrame`, with the checksum chain SQLite itself continues from.
+ * Reads only the `-wal` file's header, whatever the WAL's size.
+ */
+async function committedPoint(
   walPath: string,
   committed: WalIndexHeader,
 ): Promise<{ header: WalHeader | null; position: WalPosition | null }> {
-  return withWalReadBuffer(async (buffer) => {
-    let header: WalHeader | null = null;
-    let position: WalPosition | null = null;
-    let read = await readWalFile(walPath, null, null, segmentBytes, buffer, committed);
-    while (read && !read.restarted) {
-      header = read.header;
-      position = read.end;
-      if (!read.more) break;
-      read = await readWalFile(walPath, header, position, segmentBytes, buffer, committed);
+  let bytes: Uint8Array;
+  try {
+    const file = await Deno.open(walPath, { read: true });
+    try {
+      bytes = new Uint8Array(walHeaderSize);
+      let filled = 0;
+      while (filled < bytes.byteLength) {
+        const n = await file.read(bytes.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      if (filled < walHeaderSize) return { header: null, position: null };
+    } finally {
+      file.close();
     }
-    return { header, position };
-  });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return { header: null, position: null };
+    throw err;
+  }
+  const header = parseWalHeader(bytes);
+  // A wal-index of another WAL (restarted by a checkpoint, its header not rewritten yet)
+  // publishes nothing of this one: the snapshot holds all of it.
+  if (!indexDescribes(committed, header) || committed.mxFrame === 0) {
+    return { header, position: walStartPosition(header) };
+  }
+  return {
+    header,
+    position: {
+      offset: walHeaderSize + committed.mxFrame * (walFrameHeaderSize + header.pageSize),
+      checksum1: committed.frameChecksum[0],
+      checksum2: committed.frameChecksum[1],
+    },
+  };
 }
 
 /** Under the write lock: begins reader 0's transaction and finds the WAL position it sees. */
@@ -120,7 +153,7 @@ async function pinSnapshotPoint(target: GenerationTarget, c: Connections) {
           `the wal-index header of ${target.name} (in its -shm) could not be read; will retry`,
         );
       }
-      return { walInode, ...(await walEnd(target.walPath, committed)) };
+      return { walInode, ...(await committedPoint(target.walPath, committed)) };
     } finally {
       c.lock.exec("ROLLBACK");
     }

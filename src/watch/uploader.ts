@@ -4,7 +4,7 @@
  * @module
  */
 import { WalsyncError } from "../errors.ts";
-import { putBytesObject } from "../object.ts";
+import { putBytesObject, putFileObject } from "../object.ts";
 import type { Metadata, Storage } from "../storage.ts";
 import type { Limiter } from "./locks.ts";
 
@@ -12,8 +12,8 @@ import type { Limiter } from "./locks.ts";
 export interface SealedSegment {
   /** Object key. */
   key: string;
-  /** Encoded body (compressed frames). */
-  body: Uint8Array;
+  /** Encoded body (compressed frames): in memory, or a spill file removed once uploaded. */
+  body: Uint8Array | { path: string };
   /** Object metadata. */
   metadata: Metadata;
   /** Last txid in the segment. */
@@ -76,10 +76,16 @@ export function createUploader(storage: Storage, limiter: Limiter): Uploader {
     async flush() {
       while (pending.length > 0) {
         const next = pending[0];
+        const body = next.body;
         const written = await limiter.run(() =>
-          asStorage(() => putBytesObject(storage, next.key, next.body, next.metadata))
+          asStorage(() =>
+            body instanceof Uint8Array
+              ? putBytesObject(storage, next.key, body, next.metadata)
+              : putFileObject(storage, next.key, body.path, next.metadata)
+          )
         );
         pending.shift();
+        if (!(body instanceof Uint8Array)) await Deno.remove(body.path).catch(() => {});
         stats.bytesUploaded += written.size;
         stats.objectsUploaded++;
         shippedTxid = next.txidLast;
