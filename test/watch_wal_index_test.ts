@@ -14,6 +14,7 @@ import {
   walFrameHeaderSize,
   walHeaderSize,
 } from "../src/wal.ts";
+import { openWalIndex } from "../src/watch/wal_index.ts";
 
 async function shmBytes(path: string): Promise<Uint8Array> {
   const out = await new Deno.Command("head", { args: ["-c", "96", path] }).output();
@@ -89,6 +90,36 @@ Deno.test("wal-index: readWalFile never returns frames past the published max fr
     const none = await readWalFile(walPath, null, null, Infinity, undefined, otherWal);
     assert.ok(none && !none.restarted);
     assert.equal(none.frameCount, 0);
+  } finally {
+    await live.close();
+  }
+});
+
+/** Descriptors of this process open on `path`. */
+function descriptorsOn(path: string): number {
+  let count = 0;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`) === path) count++;
+    } catch { /* closed meanwhile */ }
+  }
+  return count;
+}
+
+Deno.test("wal-index: watchers of one database share one -shm descriptor, closed only when the last lets go", async () => {
+  const live = await liveDatabase();
+  try {
+    const shm = `${live.path}-shm`;
+    const before = descriptorsOn(shm); // SQLite's own
+    const a = openWalIndex(shm);
+    const b = openWalIndex(shm);
+    assert.equal(descriptorsOn(shm), before + 1);
+    a.release();
+    a.release(); // idempotent
+    assert.equal(descriptorsOn(shm), before + 1);
+    assert.ok(b.read(), "still readable by the other watcher");
+    b.release();
+    assert.equal(descriptorsOn(shm), before);
   } finally {
     await live.close();
   }
