@@ -19,6 +19,7 @@ import { checkpoint } from "./checkpoint.ts";
 import { type CollectedSegment, type CollectOutcome, createCollector } from "./collector.ts";
 import { closeConnections, type Connections, rotateReaders } from "./connections.ts";
 import { type GenerationTarget, startGeneration } from "./generation.ts";
+import { createLagClock, lagSeconds, readAll, sawUnread, seenAtOfSealed } from "./lag.ts";
 import type { Lineage } from "./lineage.ts";
 import { type Limiter, withProcessLock } from "./locks.ts";
 import { checkpointWanted, createSchedule, nextTickIn, recordFailure } from "./schedule.ts";
@@ -101,10 +102,7 @@ function watchDatabase(
   let lineage: Lineage | null = null;
   /** Why the next generation starts. */
   let pendingReason = "started";
-  /** Since the first of a run of failed attempts (0: the last one succeeded). */
-  let failingSince = 0;
-  /** When the oldest commit SQLite published and not collected yet was first seen (0: none). */
-  let uncollectedSince = 0;
+  const lag = createLagClock();
   /** Highest txid this process gave to an object of this database. */
   let highestTxid = -1;
   /** The database file as seen at the last sync (its writes come from checkpoints). */
@@ -132,33 +130,27 @@ function watchDatabase(
   }
 
   function emit(segment: CollectedSegment): void {
-    uploader.push({ ...segment, seenAt: uncollectedSince || Date.now() });
+    uploader.push({ ...segment, seenAt: seenAtOfSealed(lag, Date.now()) });
     highestTxid = Math.max(highestTxid, segment.txidLast);
   }
 
   /** Notes when SQLite has published commits not collected yet (cheap: one read of the -shm header). */
   function noticeCommits(): void {
-    if (uncollectedSince !== 0 || !conns || !lineage) return;
-    if (!collector.unchanged(conns.index)) uncollectedSince = Date.now();
+    if (lag.unreadSince !== 0 || !conns || !lineage) return;
+    if (!collector.unchanged(conns.index)) sawUnread(lag, Date.now());
+  }
+
+  /** The age of the oldest commit not yet durable here, in seconds (see lag.ts). */
+  function currentLag(): number {
+    noticeCommits();
+    return lagSeconds(lag, uploader.oldestSeenAt, lineage !== null, Date.now());
   }
 
   async function collect(l: Lineage): Promise<CollectOutcome> {
     noticeCommits();
     const outcome = await collector.collect(l, conns!.index, emit);
-    if (outcome.newGeneration === undefined && !outcome.behind) uncollectedSince = 0;
+    if (outcome.newGeneration === undefined && !outcome.behind) readAll(lag);
     return outcome;
-  }
-
-  /**
-   * Seconds since the oldest commit not yet durable in this replica was first seen: waiting
-   * in the WAL, or sealed and waiting for its upload. Without a generation after a failure,
-   * nothing since the failure is known to be durable.
-   */
-  function lagSeconds(now: number): number {
-    noticeCommits();
-    const since = [uncollectedSince, uploader.oldestSeenAt].filter((t) => t > 0);
-    if (!lineage && failingSince > 0) since.push(failingSince);
-    return since.length === 0 ? 0 : Math.max(0, now - Math.min(...since)) / 1000;
   }
 
   /** Starts a new generation: what the previous one collected goes first. */
@@ -173,7 +165,7 @@ function watchDatabase(
     uploader.recordUpload(started.written.size, started.lineage.txid);
     highestTxid = Math.max(highestTxid, started.lineage.txid);
     collector.forget();
-    uncollectedSince = 0; // the snapshot holds everything committed before it
+    readAll(lag); // the snapshot holds everything committed before it
     // The reader may have begun on a fully checkpointed WAL (slot 0): leave it soon.
     schedule.onSlotZeroSince = Date.now();
     schedule.escapeFast = false;
@@ -315,14 +307,14 @@ function watchDatabase(
       schedule.escapeFast = false;
     }
     if (shipped && wantsCheckpoint(l)) await runCheckpoint();
-    if (failingSince !== 0) {
+    if (lag.failingSince !== 0) {
       logger.log(
         "INFO",
         "caught up",
-        fields({ lag_seconds: Math.round((Date.now() - failingSince) / 1000) }),
+        fields({ lag_seconds: Math.round((Date.now() - lag.failingSince) / 1000) }),
       );
     }
-    failingSince = 0;
+    lag.failingSince = 0;
     schedule.failures = 0;
     lastSyncAt = Date.now();
     return nextTickIn(schedule, lineage !== null, collector.behind, Date.now());
@@ -330,7 +322,7 @@ function watchDatabase(
 
   function failed(err: unknown): number {
     syncErrors++;
-    if (failingSince === 0) failingSince = Date.now();
+    if (lag.failingSince === 0) lag.failingSince = Date.now();
     const wait = recordFailure(schedule, Date.now());
     const message = err instanceof Error ? err.message : String(err);
     logger.log(
@@ -338,7 +330,7 @@ function watchDatabase(
       "sync failed; will retry",
       fields({
         error: message,
-        lag_seconds: Math.round((Date.now() - failingSince) / 1000),
+        lag_seconds: Math.round((Date.now() - lag.failingSince) / 1000),
         retry_in_ms: wait,
       }),
     );
@@ -395,7 +387,7 @@ function watchDatabase(
       db: name,
       generation: lineage?.generation,
       txid: uploader.shippedTxid,
-      lagSeconds: lagSeconds(Date.now()),
+      lagSeconds: currentLag(),
       ...uploader.stats,
       syncErrors,
       lastSyncAt,
