@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   createLagClock,
   lagSeconds,
+  lagWarnAfterMs,
   readAll,
   sawUnread,
   seenAtOfSealed,
@@ -35,4 +36,9 @@ Deno.test("lag clock: failures count only while no generation runs (an idle repl
   assert.equal(lagSeconds(c, 0, false, 9000), 8);
   sawUnread(c, 500);
   assert.equal(lagSeconds(c, 0, false, 9000), 8.5, "the oldest of all");
+});
+
+Deno.test("lag clock: the log says shipping is behind after 30 s, or 10 sync intervals when those are longer", () => {
+  assert.equal(lagWarnAfterMs(1000), 30_000);
+  assert.equal(lagWarnAfterMs(10_000), 100_000);
 });

@@ -50,3 +50,8 @@ export function lagSeconds(
   if (!running && clock.failingSince > 0) since.push(clock.failingSince);
   return since.length === 0 ? 0 : Math.max(0, now - Math.min(...since)) / 1000;
 }
+
+/** How far behind (ms) shipping may fall before the log says so: 30 s, or 10 sync intervals. */
+export function lagWarnAfterMs(syncIntervalMs: number): number {
+  return Math.max(30_000, 10 * syncIntervalMs);
+}

@@ -19,7 +19,14 @@ import { checkpoint } from "./checkpoint.ts";
 import { type CollectedSegment, type CollectOutcome, createCollector } from "./collector.ts";
 import { closeConnections, type Connections, rotateReaders } from "./connections.ts";
 import { type GenerationTarget, startGeneration } from "./generation.ts";
-import { createLagClock, lagSeconds, readAll, sawUnread, seenAtOfSealed } from "./lag.ts";
+import {
+  createLagClock,
+  lagSeconds,
+  lagWarnAfterMs,
+  readAll,
+  sawUnread,
+  seenAtOfSealed,
+} from "./lag.ts";
 import type { Lineage } from "./lineage.ts";
 import { type Limiter, withProcessLock } from "./locks.ts";
 import { checkpointWanted, createSchedule, nextTickIn, recordFailure } from "./schedule.ts";
@@ -103,6 +110,8 @@ function watchDatabase(
   /** Why the next generation starts. */
   let pendingReason = "started";
   const lag = createLagClock();
+  /** When the lag reported by "replication behind" began (0: not reported). */
+  let behindReportedSince = 0;
   /** Highest txid this process gave to an object of this database. */
   let highestTxid = -1;
   /** The database file as seen at the last sync (its writes come from checkpoints). */
@@ -307,12 +316,15 @@ function watchDatabase(
       schedule.escapeFast = false;
     }
     if (shipped && wantsCheckpoint(l)) await runCheckpoint();
-    if (lag.failingSince !== 0) {
+    // After failures, at the first sync that succeeds; after a slow stretch, once it is over.
+    const behindSince = lag.failingSince || behindReportedSince;
+    if (lag.failingSince !== 0 || (behindReportedSince !== 0 && currentLag() === 0)) {
       logger.log(
         "INFO",
         "caught up",
-        fields({ lag_seconds: Math.round((Date.now() - lag.failingSince) / 1000) }),
+        fields({ lag_seconds: Math.round((Date.now() - behindSince) / 1000) }),
       );
+      behindReportedSince = 0;
     }
     lag.failingSince = 0;
     schedule.failures = 0;
@@ -344,6 +356,18 @@ function watchDatabase(
     return 0;
   }
 
+  /**
+   * Says once when shipping has fallen far behind without any error (a slow upload, a huge
+   * backlog); failures say so themselves. "caught up" follows when the lag is 0 again.
+   */
+  function reportLag(): void {
+    if (behindReportedSince !== 0 || lag.failingSince !== 0) return;
+    const seconds = currentLag();
+    if (seconds * 1000 < lagWarnAfterMs(options.syncIntervalMs)) return;
+    behindReportedSince = Date.now() - seconds * 1000;
+    logger.log("WARN", "replication behind", fields({ lag_seconds: Math.round(seconds) }));
+  }
+
   async function tick(): Promise<number> {
     if (Date.now() < schedule.retryAt) return 0;
     try {
@@ -353,6 +377,8 @@ function watchDatabase(
       return await syncStep();
     } catch (err) {
       return failed(err);
+    } finally {
+      reportLag();
     }
   }
 
