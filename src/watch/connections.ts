@@ -95,8 +95,37 @@ export async function openConnections(
   if (stamp.size === 0) {
     throw new WalsyncError("database", `${dbPath} is empty (0 bytes), not a SQLite database`);
   }
-  // From here to the end everything is synchronous: no other task of this process may close
-  // a `-shm` descriptor between our connections opening and openWalIndex() sharing it.
+  // Another process may hold the database for a moment (the application's last connection
+  // checkpointing as it closes, a recovery): try again, awaiting in between, rather than wait
+  // in SQLite's busy handler, which would stall every other database of this process.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return openNow(dbPath, stamp.ino, logger, fields);
+    } catch (err) {
+      if (!isBusy(err) || attempt >= openAttempts) throw databaseError(dbPath, err);
+      await sleep(Math.min(50, 2 * attempt));
+    }
+  }
+}
+
+/** Attempts at opening while another process holds the database (about 2 s in all). */
+const openAttempts = 50;
+
+function isBusy(err: unknown): boolean {
+  return !(err instanceof WalsyncError) && /locked|busy/i.test((err as Error)?.message ?? "");
+}
+
+/**
+ * Opens the connections and shares the `-shm`. Synchronous from start to end: no other task
+ * of this process may close a `-shm` descriptor between our connections opening and
+ * openWalIndex() sharing it (SQLITE-FACTS.md, fact 1). Everything opened is closed on error.
+ */
+function openNow(
+  dbPath: string,
+  inode: number | null,
+  logger: Logger,
+  fields: LogFields,
+): Connections {
   // A short busy timeout: SQLite's busy handler sleeps inside a synchronous call, which
   // would stall every other database of this process; takeWriteLock() retries instead.
   const lock = new DatabaseSync(dbPath, { timeout: 5 });
@@ -104,19 +133,8 @@ export async function openConnections(
     new DatabaseSync(dbPath, { timeout: 2000 }),
     new DatabaseSync(dbPath, { timeout: 2000 }),
   ];
-  const close = () => {
-    for (const db of [...readers, lock]) {
-      try {
-        db.close();
-      } catch { /* already closed */ }
-    }
-  };
   try {
-    try {
-      lock.prepare("PRAGMA schema_version").get();
-    } catch (err) {
-      throw databaseError(dbPath, err);
-    }
+    lock.prepare("PRAGMA schema_version").get();
     ensureWalMode(lock, dbPath, logger, fields);
     // Our connections never write, so they must never checkpoint on their own either.
     for (const db of [lock, ...readers]) {
@@ -124,9 +142,13 @@ export async function openConnections(
     }
     // A read in WAL mode opens (or creates) the `-shm`.
     lock.prepare("PRAGMA schema_version").get();
-    return { lock, readers, active: 0, inode: stamp.ino, index: openIndexOf(dbPath) };
+    return { lock, readers, active: 0, inode, index: openIndexOf(dbPath) };
   } catch (err) {
-    close();
+    for (const db of [...readers, lock]) {
+      try {
+        db.close();
+      } catch { /* already closed */ }
+    }
     throw err;
   }
 }
