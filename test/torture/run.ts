@@ -1,0 +1,292 @@
+/**
+ * The torture run: random operations on a live database watched by `walsync watch`, and after
+ * every quiet period a check that a restore equals the source and that earlier recorded points
+ * still restore to what the source held then. Every failure names the seed and the step.
+ * @module
+ */
+import { join } from "node:path";
+import { workDir } from "../helpers.ts";
+import { type DbState, inspect, latestTxid, listedPoints, restore } from "./inspect.ts";
+import { Model } from "./model.ts";
+import {
+  checkpointSize,
+  drawOperation,
+  type Features,
+  type OpContext,
+  runOperation,
+} from "./operations.ts";
+import { prng } from "./prng.ts";
+import { cliWriter, nodeWriter, schemaSql } from "./writers.ts";
+import { fileStorage, minioStorage, sourcePaths, Watcher } from "./world.ts";
+
+/** How a run is set up. */
+export interface TortureOptions {
+  seed: number;
+  backend: "file" | "s3";
+  /** Steps to run (with `until`, whichever comes first). */
+  steps?: number;
+  /** Stop starting steps after this time (epoch ms). */
+  until?: number;
+  features: Features;
+  /** `--sync-interval` of the watcher, in ms. */
+  syncMs?: number;
+  /** A quiet-period check after about every this many steps (random, mean). */
+  checkEvery?: number;
+  /** Largest blob a row may get (bytes). */
+  maxBlob?: number;
+  /** Log a line per step to stderr. */
+  verbose?: boolean;
+}
+
+/** What a run did. */
+export interface TortureStats {
+  seed: number;
+  backend: string;
+  steps: number;
+  quietChecks: number;
+  latestRestores: number;
+  pointChecks: number;
+  txidChecks: number;
+  recordedPoints: number;
+  counts: Record<string, number>;
+}
+
+/** A failed check: the message starts with `torture: seed S step K:`. */
+export class TortureFailure extends Error {
+  constructor(message: string, readonly details: string) {
+    super(message);
+    this.name = "TortureFailure";
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs the torture test once; resolves with its statistics, rejects with a {@link TortureFailure}.
+ * @example
+ * const stats = await runTorture({ seed: 7, backend: "file", steps: 20, features: allFeatures });
+ */
+export async function runTorture(options: TortureOptions): Promise<TortureStats> {
+  const r = prng(options.seed);
+  const syncMs = options.syncMs ?? 200;
+  const root = await workDir();
+  const scratch = join(root, "restores");
+  await Deno.mkdir(scratch);
+  const storage = options.backend === "s3" ? await minioStorage() : await fileStorage();
+  const paths = await sourcePaths(root, options.features.symlink && r.chance(0.5));
+  const watcher = new Watcher(storage, paths.watched, `${syncMs}ms`);
+  // Writers go through the symlink or the real path, at random, like applications configured
+  // either way.
+  const writerPath = () => (r.chance(0.5) ? paths.link : paths.real);
+  const cli = cliWriter(writerPath);
+  const node = nodeWriter(writerPath);
+  const model = new Model();
+  const stats: TortureStats = {
+    seed: options.seed,
+    backend: options.backend,
+    steps: 0,
+    quietChecks: 0,
+    latestRestores: 0,
+    pointChecks: 0,
+    txidChecks: 0,
+    recordedPoints: 0,
+    counts: {},
+  };
+  const recent: string[] = [];
+  let step = 0;
+  const c: OpContext = {
+    r,
+    model,
+    paths,
+    storage,
+    watcher,
+    cli,
+    node,
+    features: options.features,
+    maxBlob: options.maxBlob ?? 4 * 1024 * 1024,
+    maxBytes: 24 * 1024 * 1024,
+    disturbed: true,
+    note(text) {
+      const line = `step ${step}: ${text}`;
+      recent.push(line);
+      if (recent.length > 40) recent.shift();
+      if (options.verbose) console.error(`torture: ${line}`);
+    },
+    count(what, n = 1) {
+      stats.counts[what] = (stats.counts[what] ?? 0) + n;
+    },
+  };
+  const fail = (what: string): never => {
+    throw new TortureFailure(
+      `torture: seed ${options.seed} step ${step}: ${what}`,
+      `symlinked path: ${paths.watched !== paths.real}; last steps:\n${recent.join("\n")}\n` +
+        `watch log (tail):\n${watcher.tail()}`,
+    );
+  };
+
+  try {
+    await cli.run([`PRAGMA page_size=${r.pick([1024, 4096, 8192])};`, ...schemaSql(0)]);
+    c.note(`source ${paths.watched}${paths.watched !== paths.real ? ` -> ${paths.real}` : ""}`);
+    await watcher.start(checkpointSize(c));
+    const checkEvery = options.checkEvery ?? 4;
+    const done = () =>
+      (options.steps !== undefined && step >= options.steps) ||
+      (options.until !== undefined && Date.now() >= options.until);
+    while (!done()) {
+      step++;
+      const name = drawOperation(c, await watcher.running());
+      try {
+        await runOperation(c, name);
+      } catch (err) {
+        if (err instanceof TortureFailure) throw err;
+        fail(`${name} failed: ${err instanceof Error ? err.message : err}`);
+      }
+      c.count(name);
+      await expectSourceAtModel(c, fail);
+      if (r.chance(1 / checkEvery) || done()) {
+        await quietCheck(c, { bucketName: paths.name, scratch, syncMs, stats, fail });
+        await pointChecks(c, { bucketName: paths.name, scratch, stats, fail, all: done() });
+      }
+      stats.steps = step;
+    }
+    stats.recordedPoints = model.points.length;
+    return stats;
+  } finally {
+    await watcher.kill().catch(() => {});
+    await node.close().catch(() => {});
+    await storage.dispose().catch(() => {});
+    if (!options.verbose || stats.steps === step) {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+type Fail = (what: string) => never;
+
+/** The source must hold exactly the model's last commit (else the test itself is wrong). */
+async function expectSourceAtModel(c: OpContext, fail: Fail): Promise<void> {
+  const [line] = await c.cli.run(["SELECT seq FROM meta;"]);
+  if (Number(line) !== c.model.seq) {
+    fail(`test bug: source is at commit ${line}, the model at ${c.model.seq}`);
+  }
+}
+
+interface CheckEnv {
+  bucketName: string;
+  scratch: string;
+  stats: TortureStats;
+  fail: Fail;
+}
+
+function describe(state: DbState): string {
+  return `commit ${state.seq}, ${state.rows} rows, integrity ${state.integrity.slice(0, 80)}, ` +
+    `sha3 ${state.sha3.slice(0, 12)}`;
+}
+
+/**
+ * Brings storage and the watcher up, waits until the latest txid stops moving for more than two
+ * sync intervals, and requires a latest restore to equal the source; records the point.
+ * Backoff after an outage can hold shipping back, so a mismatch is retried until a deadline
+ * (longer after a disturbance) before it counts as a failure.
+ */
+async function quietCheck(c: OpContext, env: CheckEnv & { syncMs: number }): Promise<void> {
+  const { stats, fail } = env;
+  c.note("quiet check");
+  await c.storage.up();
+  await c.watcher.start(checkpointSize(c));
+  stats.quietChecks++;
+  const source = await inspect(c.paths.real);
+  if (source.seq !== c.model.seq || source.shape !== c.model.history.get(c.model.seq)) {
+    fail(`test bug: source (${describe(source)}) is not the model's commit ${c.model.seq}`);
+  }
+  const deadline = Date.now() + (c.disturbed ? 60_000 : 25_000);
+  let last = -2;
+  let stableSince = Date.now();
+  let tried = -2;
+  let latest: { txid: number | null; state: DbState } | null = null;
+  while (Date.now() < deadline) {
+    const txid = await latestTxid(c.storage.bucket, env.bucketName).catch(() => -2);
+    if (txid !== last) {
+      last = txid;
+      stableSince = Date.now();
+    }
+    const quiet = txid >= 0 && Date.now() - stableSince > 2 * env.syncMs;
+    if (quiet && txid !== tried) {
+      tried = txid;
+      const got = await restore(c.storage.bucket, env.bucketName, env.scratch);
+      stats.latestRestores++;
+      if (got.code !== 0) fail(`latest restore failed (exit ${got.code}): ${got.error}`);
+      latest = { txid: got.txid, state: await inspect(got.path) };
+      await Deno.remove(got.path).catch(() => {});
+      if (latest.state.sha3 === source.sha3 && latest.state.integrity === "ok") break;
+    }
+    await sleep(env.syncMs);
+    if (!(await c.watcher.running())) await c.watcher.start(checkpointSize(c));
+  }
+  if (!latest) fail(`no backup appeared for ${c.paths.watched} (latest txid ${last})`);
+  const { txid, state } = latest!;
+  if (state.integrity !== "ok") fail(`latest restore (txid ${txid}) integrity: ${state.integrity}`);
+  if (state.sha3 !== source.sha3) {
+    fail(
+      `latest restore (txid ${txid}: ${describe(state)}) differs from the source ` +
+        `(${describe(source)})`,
+    );
+  }
+  const order = c.model.observe(txid!, state.seq!);
+  if (order) fail(order);
+  c.model.points.push({ txid: txid!, sha3: source.sha3, seq: source.seq!, step: stats.steps + 1 });
+  c.disturbed = false;
+}
+
+/**
+ * Restores earlier recorded points (`--txid`) and compares them with what the source held then,
+ * and a few random txids of the listing, which must hold a commit the model knows, in txid order.
+ */
+async function pointChecks(c: OpContext, env: CheckEnv & { all: boolean }): Promise<void> {
+  const { stats, fail } = env;
+  const points = c.model.points.slice(0, -1);
+  const chosen = env.all ? points : [c.r.pick(points.length ? points : [null])].filter((p) => p);
+  for (const point of chosen) {
+    if (!point) continue;
+    const got = await restore(c.storage.bucket, env.bucketName, env.scratch, point.txid);
+    stats.pointChecks++;
+    if (got.code !== 0) {
+      fail(`restore --txid ${point.txid} (recorded at step ${point.step}) failed: ${got.error}`);
+    }
+    const state = await inspect(got.path);
+    await Deno.remove(got.path).catch(() => {});
+    if (state.sha3 !== point.sha3 || state.integrity !== "ok") {
+      fail(
+        `restore --txid ${point.txid} (${describe(state)}) is not what the source held at step ` +
+          `${point.step} (commit ${point.seq}, sha3 ${point.sha3.slice(0, 12)})`,
+      );
+    }
+  }
+  const listed = await listedPoints(c.storage.bucket, env.bucketName);
+  const txids = listed.flatMap((p) =>
+    Array.from({ length: p.txidLast - p.txidFirst + 1 }, (_, i) => p.txidFirst + i)
+  );
+  const random = env.all ? 3 : 1;
+  for (let i = 0; i < random && txids.length > 0; i++) {
+    const txid = c.r.pick(txids);
+    const got = await restore(c.storage.bucket, env.bucketName, env.scratch, txid);
+    stats.txidChecks++;
+    if (got.code !== 0) fail(`restore --txid ${txid} (listed) failed: ${got.error}`);
+    const state = await inspect(got.path);
+    await Deno.remove(got.path).catch(() => {});
+    if (state.integrity !== "ok") fail(`restore --txid ${txid} integrity: ${state.integrity}`);
+    if (state.seq === null) {
+      if (state.tables !== 0) fail(`restore --txid ${txid} has tables but no meta row`);
+      continue; // a database created, its schema not yet committed
+    }
+    const expected = c.model.history.get(state.seq);
+    if (expected === undefined) {
+      fail(`restore --txid ${txid} holds commit ${state.seq}, never made`);
+    }
+    if (state.shape !== expected) {
+      fail(`restore --txid ${txid} holds commit ${state.seq} with other rows than the source had`);
+    }
+    const order = c.model.observe(txid, state.seq);
+    if (order) fail(order);
+  }
+}
