@@ -79,13 +79,21 @@ export interface ListedPoint {
   txidLast: number;
 }
 
-/** Highest txid `walsync list --json` shows for `name` (-1 when none); throws when list fails. */
-export async function latestTxid(bucket: BucketArg, name: string): Promise<number> {
+/** What `walsync list --json` says of one database. */
+export interface ListedDb {
+  /** Highest txid (-1 when the database has no backup). */
+  latestTxid: number;
+  /** Generations stored (0 when none). */
+  generations: number;
+}
+
+/** `walsync list --json`, for database `name`; throws when list fails. */
+export async function listDb(bucket: BucketArg, name: string): Promise<ListedDb> {
   const r = await walsync(["list", "--bucket", bucket.arg, "--json"], { env: bucket.env });
   if (r.code !== 0) throw new Error(`walsync list failed (${r.code}): ${r.stderr.trim()}`);
-  const db = (JSON.parse(r.stdout).databases as { name: string; latestTxid: number }[])
+  const db = (JSON.parse(r.stdout).databases as (ListedDb & { name: string })[])
     .find((d) => d.name === name);
-  return db?.latestTxid ?? -1;
+  return { latestTxid: db?.latestTxid ?? -1, generations: db?.generations ?? 0 };
 }
 
 /** Every restorable point of `name`. */

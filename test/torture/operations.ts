@@ -7,6 +7,7 @@ import type { Prng } from "./prng.ts";
 import type { Model, TxEffect } from "./model.ts";
 import { parseEffect, schemaSql, type TxPlan, txSql, type Writer } from "./writers.ts";
 import type { OutageStorage, SourcePaths, Watcher } from "./world.ts";
+import { listDb } from "./inspect.ts";
 
 /** Operations that hit bugs known on today's code; each can be switched off. */
 export interface Features {
@@ -44,6 +45,14 @@ export interface OpContext {
   maxBytes: number;
   /** Set when storage was down or the watcher restarted since the last check (allow backoff). */
   disturbed: boolean;
+  /**
+   * Generations stored and watcher starts when storage went down with the watcher running: a
+   * storage error must not start a new generation, so until the next check only a restart, a
+   * page-size change or a new database file may add one. Null when nothing is to be checked.
+   */
+  outage: { generations: number; starts: number } | null;
+  /** Name of the database in the bucket. */
+  bucketName: string;
   /** One line per step, for the log. */
   note(text: string): void;
   /** Counts an event for the summary. */
@@ -143,9 +152,9 @@ function delay(c: OpContext, max: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Draws an operation possible in the current state. */
-export function drawOperation(c: OpContext, watcherUp: boolean): OperationName {
-  const weights: Record<string, number> = { ...operationWeights };
+/** Weights of the operations possible in the current state (0 for the others). */
+export function possibleWeights(c: OpContext, watcherUp: boolean): Record<OperationName, number> {
+  const weights: Record<OperationName, number> = { ...operationWeights };
   if (!c.features.killWriter) weights.killWriter = 0;
   if (!c.features.fileOutage && c.storage.bucket.kind === "file") weights.storageDown = 0;
   if (!c.storage.isUp) weights.storageDown = 0;
@@ -156,7 +165,32 @@ export function drawOperation(c: OpContext, watcherUp: boolean): OperationName {
     weights.watchTerm = 0;
     weights.killDuringBurst = 0;
   }
-  return c.r.weighted(weights as Record<OperationName, number>);
+  return weights;
+}
+
+/**
+ * Draws an operation possible in the current state. While `pending` (operations every run must
+ * cover, in random order) holds one that is possible, that one comes first.
+ */
+export function drawOperation(
+  c: OpContext,
+  watcherUp: boolean,
+  pending: OperationName[] = [],
+): OperationName {
+  const weights = possibleWeights(c, watcherUp);
+  const due = pending.findIndex((name) => weights[name] > 0);
+  if (due >= 0) return pending.splice(due, 1)[0];
+  return c.r.weighted(weights);
+}
+
+/** Every operation with a weight, in an order drawn from `r` (for runs that must cover all). */
+export function shuffledOperations(r: Prng): OperationName[] {
+  const names = Object.keys(operationWeights) as OperationName[];
+  for (let i = names.length - 1; i > 0; i--) {
+    const j = r.int(0, i);
+    [names[i], names[j]] = [names[j], names[i]];
+  }
+  return names;
 }
 
 /** `--checkpoint-size` for a new watcher: the default, or small enough to checkpoint often. */
@@ -265,6 +299,7 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       return;
     }
     case "pageSize": {
+      c.outage = null;
       const pageSize = c.r.pick([1024, 2048, 4096, 8192, 16384, 65536]);
       const kill = c.r.chance(0.5);
       const restart = c.r.chance(0.6);
@@ -285,6 +320,7 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       return;
     }
     case "recreate": {
+      c.outage = null;
       const writer = pickWriter(c);
       const pageSize = c.r.pick([1024, 4096, 8192]);
       c.note(`database deleted and recreated by ${writer.name} (page size ${pageSize})`);
@@ -325,6 +361,10 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
     }
     case "storageDown":
       c.note("storage down");
+      if (c.outage === null && (await c.watcher.running())) {
+        const listed = await listDb(c.storage.bucket, c.bucketName);
+        c.outage = { generations: listed.generations, starts: c.watcher.starts };
+      }
       await c.storage.down();
       c.count("outages");
       c.disturbed = true;

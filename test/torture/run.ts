@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { workDir } from "../helpers.ts";
-import { type DbState, inspect, latestTxid, listedPoints, restore } from "./inspect.ts";
+import { type DbState, inspect, listDb, listedPoints, restore } from "./inspect.ts";
 import { Model } from "./model.ts";
 import {
   checkpointSize,
@@ -14,6 +14,7 @@ import {
   type Features,
   type OpContext,
   runOperation,
+  shuffledOperations,
 } from "./operations.ts";
 import { prng } from "./prng.ts";
 import { cliWriter, nodeWriter, schemaSql } from "./writers.ts";
@@ -34,6 +35,8 @@ export interface TortureOptions {
   checkEvery?: number;
   /** Largest blob a row may get (bytes). */
   maxBlob?: number;
+  /** Run every operation at least once, early (what a short CI run needs). */
+  coverAll?: boolean;
   /** Log a line per step to stderr. */
   verbose?: boolean;
 }
@@ -93,6 +96,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     counts: {},
   };
   const recent: string[] = [];
+  const started = Date.now();
   let step = 0;
   const c: OpContext = {
     r,
@@ -106,8 +110,10 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     maxBlob: options.maxBlob ?? 4 * 1024 * 1024,
     maxBytes: 24 * 1024 * 1024,
     disturbed: true,
+    outage: null,
+    bucketName: paths.name,
     note(text) {
-      const line = `step ${step}: ${text}`;
+      const line = `step ${step} (+${((Date.now() - started) / 1000).toFixed(1)}s): ${text}`;
       recent.push(line);
       if (recent.length > 40) recent.shift();
       if (options.verbose) console.error(`torture: ${line}`);
@@ -129,12 +135,13 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     c.note(`source ${paths.watched}${paths.watched !== paths.real ? ` -> ${paths.real}` : ""}`);
     await watcher.start(checkpointSize(c));
     const checkEvery = options.checkEvery ?? 4;
+    const pending = options.coverAll ? shuffledOperations(r) : [];
     const done = () =>
       (options.steps !== undefined && step >= options.steps) ||
       (options.until !== undefined && Date.now() >= options.until);
     while (!done()) {
       step++;
-      const name = drawOperation(c, await watcher.running());
+      const name = drawOperation(c, await watcher.running(), pending);
       try {
         await runOperation(c, name);
       } catch (err) {
@@ -205,7 +212,7 @@ async function quietCheck(c: OpContext, env: CheckEnv & { syncMs: number }): Pro
   let tried = -2;
   let latest: { txid: number | null; state: DbState } | null = null;
   while (Date.now() < deadline) {
-    const txid = await latestTxid(c.storage.bucket, env.bucketName).catch(() => -2);
+    const txid = await listDb(c.storage.bucket, env.bucketName).then((l) => l.latestTxid, () => -2);
     if (txid !== last) {
       last = txid;
       stableSince = Date.now();
@@ -236,6 +243,18 @@ async function quietCheck(c: OpContext, env: CheckEnv & { syncMs: number }): Pro
   if (order) fail(order);
   c.model.points.push({ txid: txid!, sha3: source.sha3, seq: source.seq!, step: stats.steps + 1 });
   c.disturbed = false;
+  const outage = c.outage;
+  c.outage = null;
+  const checked = c.storage.bucket.kind === "s3" || c.features.fileOutage;
+  if (outage && checked && outage.starts === c.watcher.starts) {
+    const { generations } = await listDb(c.storage.bucket, env.bucketName);
+    if (generations !== outage.generations) {
+      fail(
+        `a storage outage started a new generation (${outage.generations} before, ` +
+          `${generations} after) although watch kept running`,
+      );
+    }
+  }
 }
 
 /**
