@@ -5,6 +5,7 @@
 # must equal the source and recorded points must restore by --txid to what the source held then.
 #
 #   scripts/torture.sh [--minutes N] [--seed S] [--backend file|s3|both] [--verbose]
+#                      [--without symlink,walRewrite,killWriter,fileOutage]
 #
 # Every operation is on, including those behind known bugs that the CI run leaves out
 # (see test/torture_test.ts). A new random seed per round unless --seed is given (then one round,

@@ -30,6 +30,8 @@ async function torture(backend: "file" | "s3", seed: number, steps: number): Pro
       features: ciFeatures,
       maxBlob: 1 << 20,
       coverAll: true,
+      // One backend through a symlinked path, the other by its real name (when symlinks are on).
+      symlink: backend === "file",
     });
     console.log(`torture ${backend}: ${JSON.stringify(stats)}`);
   } catch (err) {

@@ -96,6 +96,26 @@ export async function listDb(bucket: BucketArg, name: string): Promise<ListedDb>
   return { latestTxid: db?.latestTxid ?? -1, generations: db?.generations ?? 0 };
 }
 
+/** What `walsync status --json` says of one database. */
+export interface DbStatus extends ListedDb {
+  /** Whether every generation's objects form an unbroken chain. */
+  chainOk: boolean;
+  /** What is wrong, one line each. */
+  problems: string[];
+}
+
+/** `walsync status <name> --json` (exit 5 with a broken chain still answers); throws otherwise. */
+export async function statusDb(bucket: BucketArg, name: string): Promise<DbStatus> {
+  const r = await walsync(["status", name, "--bucket", bucket.arg, "--json"], { env: bucket.env });
+  let db: DbStatus | undefined;
+  try {
+    db = (JSON.parse(r.stdout).databases as (DbStatus & { name: string })[])
+      .find((d) => d.name === name);
+  } catch { /* not JSON: reported below */ }
+  if (!db) throw new Error(`walsync status failed (${r.code}): ${r.stderr.trim()}`);
+  return db;
+}
+
 /** Every restorable point of `name`. */
 export async function listedPoints(bucket: BucketArg, name: string): Promise<ListedPoint[]> {
   const r = await walsync(["list", name, "--generations", "--bucket", bucket.arg, "--json"], {

@@ -1,11 +1,12 @@
 /**
  * Entry point of `scripts/torture.sh`: runs torture steps until the time is up.
  *
- * Usage: `deno run -A test/torture/main.ts --minutes N [--seed S] [--backend file|s3|both]`.
+ * Usage: `deno run -A test/torture/main.ts --minutes N [--seed S] [--backend file|s3|both]
+ * [--without symlink,walRewrite,killWriter,fileOutage] [--verbose]`.
  * Prints `torture: seed S step K: <what differed>` and exits 1 on a failure.
  * @module
  */
-import { allFeatures } from "./operations.ts";
+import { allFeatures, type Features } from "./operations.ts";
 import { randomSeed } from "./prng.ts";
 import { runTorture, TortureFailure, type TortureStats } from "./run.ts";
 
@@ -20,6 +21,14 @@ if (import.meta.main) {
     ? ["file", "s3"] as const
     : [option("backend") as "file" | "s3"];
   const given = option("seed");
+  const features: Features = { ...allFeatures };
+  for (const name of (option("without") ?? "").split(",").filter((n) => n)) {
+    if (!(name in features)) {
+      console.error(`torture: unknown feature ${name}; use one of ${Object.keys(features)}`);
+      Deno.exit(2);
+    }
+    features[name as keyof Features] = false;
+  }
   const until = Date.now() + minutes * 60_000;
   const totals: TortureStats[] = [];
   let round = 0;
@@ -34,7 +43,7 @@ if (import.meta.main) {
         seed,
         backend,
         until: given !== undefined ? until : roundUntil,
-        features: allFeatures,
+        features,
         verbose: Deno.args.includes("--verbose"),
       });
       totals.push(stats);

@@ -6,7 +6,15 @@
  */
 import { join } from "node:path";
 import { workDir } from "../helpers.ts";
-import { type DbState, inspect, listDb, listedPoints, restore } from "./inspect.ts";
+import {
+  type DbState,
+  type DbStatus,
+  inspect,
+  listDb,
+  listedPoints,
+  restore,
+  statusDb,
+} from "./inspect.ts";
 import { Model } from "./model.ts";
 import {
   checkpointSize,
@@ -35,6 +43,8 @@ export interface TortureOptions {
   checkEvery?: number;
   /** Largest blob a row may get (bytes). */
   maxBlob?: number;
+  /** Watch through a symlinked path (when `features.symlink`); drawn at random unless given. */
+  symlink?: boolean;
   /** Run every operation at least once, early (what a short CI run needs). */
   coverAll?: boolean;
   /** Log a line per step to stderr. */
@@ -76,7 +86,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
   const scratch = join(root, "restores");
   await Deno.mkdir(scratch);
   const storage = options.backend === "s3" ? await minioStorage() : await fileStorage();
-  const paths = await sourcePaths(root, options.features.symlink && r.chance(0.5));
+  const symlinkDrawn = r.chance(0.5);
+  const symlink = options.features.symlink && (options.symlink ?? symlinkDrawn);
+  const paths = await sourcePaths(root, symlink);
   const watcher = new Watcher(storage, paths.watched, `${syncMs}ms`);
   // Writers go through the symlink or the real path, at random, like applications configured
   // either way.
@@ -211,8 +223,10 @@ async function quietCheck(c: OpContext, env: CheckEnv & { syncMs: number }): Pro
   let stableSince = Date.now();
   let tried = -2;
   let latest: { txid: number | null; state: DbState } | null = null;
+  let status: DbStatus | null = null;
   while (Date.now() < deadline) {
-    const txid = await listDb(c.storage.bucket, env.bucketName).then((l) => l.latestTxid, () => -2);
+    status = await statusDb(c.storage.bucket, env.bucketName).catch(() => null);
+    const txid = status?.latestTxid ?? -2;
     if (txid !== last) {
       last = txid;
       stableSince = Date.now();
@@ -241,6 +255,9 @@ async function quietCheck(c: OpContext, env: CheckEnv & { syncMs: number }): Pro
   }
   const order = c.model.observe(txid!, state.seq!);
   if (order) fail(order);
+  if (status && !status.chainOk) {
+    fail(`status reports a broken chain: ${status.problems.join("; ").slice(0, 500)}`);
+  }
   c.model.points.push({ txid: txid!, sha3: source.sha3, seq: source.seq!, step: stats.steps + 1 });
   c.disturbed = false;
   const outage = c.outage;
