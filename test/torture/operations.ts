@@ -359,8 +359,14 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       c.disturbed = true;
       return;
     }
-    case "storageDown":
-      c.note("storage down");
+    case "storageDown": {
+      const writer = pickWriter(c);
+      const n = c.r.int(1, 4);
+      const hold = delay(c, 2500);
+      const back = c.r.chance(0.5);
+      c.note(
+        `storage down, ${writer.name} commits ${n}, ${hold} ms later ${back ? "up" : "still down"}`,
+      );
       if (c.outage === null && (await c.watcher.running())) {
         const listed = await listDb(c.storage.bucket, c.bucketName);
         c.outage = { generations: listed.generations, starts: c.watcher.starts };
@@ -368,7 +374,12 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       await c.storage.down();
       c.count("outages");
       c.disturbed = true;
+      // Commits while storage is down, and long enough for the watcher to fail at shipping them.
+      record(c, await burst(c, writer, n));
+      await sleep(hold);
+      if (back) await c.storage.up();
       return;
+    }
     case "storageUp":
       c.note("storage up");
       await c.storage.up();

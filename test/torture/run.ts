@@ -173,10 +173,11 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
   } finally {
     await watcher.kill().catch(() => {});
     await node.close().catch(() => {});
-    await storage.dispose().catch(() => {});
-    if (!options.verbose || stats.steps === step) {
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-    }
+    // A failed verbose run keeps its source and (file://) bucket for a post-mortem.
+    const keep = options.verbose && stats.steps !== step;
+    if (keep) console.error(`torture: kept ${root} and ${storage.bucket.arg}`);
+    if (!keep || storage.bucket.kind !== "file") await storage.dispose().catch(() => {});
+    if (!keep) await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }
 
