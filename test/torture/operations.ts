@@ -8,6 +8,7 @@ import type { Model, TxEffect } from "./model.ts";
 import { parseEffect, schemaSql, type TxPlan, txSql, type Writer } from "./writers.ts";
 import type { OutageStorage, SourcePaths, Watcher } from "./world.ts";
 import { listDb } from "./inspect.ts";
+import { type SqliteSession, sqliteSession } from "../watch_helpers.ts";
 
 /** Operations that hit bugs known on today's code; each can be switched off. */
 export interface Features {
@@ -53,6 +54,8 @@ export interface OpContext {
   outage: { generations: number; starts: number } | null;
   /** Name of the database in the bucket. */
   bucketName: string;
+  /** An application's long read transaction (a `sqlite3` session), while one is held. */
+  reader: SqliteSession | null;
   /** One line per step, for the log. */
   note(text: string): void;
   /** Counts an event for the summary. */
@@ -77,12 +80,25 @@ export const operationWeights = {
   watchStart: 4,
   storageDown: 2,
   storageUp: 3,
+  holdReader: 2,
 } as const;
 
 /** An operation's name. */
 export type OperationName = keyof typeof operationWeights;
 
 const checkpointModes = ["PASSIVE", "FULL", "RESTART", "TRUNCATE"] as const;
+
+/**
+ * A checkpoint that waits at most a second for readers (watch's held reader, an application's
+ * long read transaction) instead of the writers' 10 s, then returns busy.
+ */
+function checkpointSql(mode: string): string[] {
+  return [
+    "PRAGMA busy_timeout = 1000;",
+    `PRAGMA wal_checkpoint(${mode});`,
+    "PRAGMA busy_timeout = 10000;",
+  ];
+}
 
 /** A blob length: mostly tiny, some pages, a few multi-MB. */
 function blobLen(c: OpContext): number {
@@ -228,7 +244,7 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       const writer = pickWriter(c);
       const mode = c.r.pick(checkpointModes);
       c.note(`${writer.name} checkpoint ${mode}`);
-      await writer.run([`PRAGMA wal_checkpoint(${mode});`]);
+      await writer.run(checkpointSql(mode));
       return;
     }
     case "vacuum": {
@@ -252,7 +268,7 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       };
       c.note(`${writer.name} WAL restart (${mode} checkpoint between two same-size commits)`);
       const first = await commitOn(writer, plan);
-      await writer.run([`PRAGMA wal_checkpoint(${mode});`]);
+      await writer.run(checkpointSql(mode));
       const second = await commitOn(writer, plan);
       record(c, [first, second]);
       return;
@@ -307,6 +323,7 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       c.note(`page size ${pageSize} (watch ${kill ? "SIGKILLed" : "stopped"} first)`);
       if (kill) await c.watcher.kill();
       else await c.watcher.terminate();
+      await releaseReader(c);
       c.disturbed = true;
       await c.node.release();
       // Leaving WAL mode needs every other connection gone; the held reader of a watcher blocks it.
@@ -325,6 +342,7 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       const pageSize = c.r.pick([1024, 4096, 8192]);
       c.note(`database deleted and recreated by ${writer.name} (page size ${pageSize})`);
       await c.node.release();
+      await releaseReader(c);
       for (const suffix of ["", "-wal", "-shm"]) {
         await Deno.remove(c.paths.real + suffix).catch(() => {});
       }
@@ -380,11 +398,30 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       if (back) await c.storage.up();
       return;
     }
+    case "holdReader":
+      if (c.reader) {
+        c.note("application ends its long read transaction");
+        await releaseReader(c);
+      } else {
+        c.note("application begins a long read transaction");
+        c.reader = sqliteSession(c.paths.real);
+        await c.reader.run("BEGIN; SELECT count(*) FROM t;");
+      }
+      return;
     case "storageUp":
       c.note("storage up");
       await c.storage.up();
       return;
   }
+}
+
+/** Ends the application's long read transaction, if one is held. */
+export async function releaseReader(c: OpContext): Promise<void> {
+  const reader = c.reader;
+  c.reader = null;
+  if (!reader) return;
+  await reader.run("COMMIT;").catch(() => {});
+  await reader.close();
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   drawOperation,
   type Features,
   type OpContext,
+  releaseReader,
   runOperation,
   shuffledOperations,
 } from "./operations.ts";
@@ -124,6 +125,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     disturbed: true,
     outage: null,
     bucketName: paths.name,
+    reader: null,
     note(text) {
       const line = `step ${step} (+${((Date.now() - started) / 1000).toFixed(1)}s): ${text}`;
       recent.push(line);
@@ -172,6 +174,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     return stats;
   } finally {
     await watcher.kill().catch(() => {});
+    await releaseReader(c).catch(() => {});
     await node.close().catch(() => {});
     // A failed verbose run keeps its source and (file://) bucket for a post-mortem.
     const keep = options.verbose && stats.steps !== step;
