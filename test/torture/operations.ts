@@ -7,7 +7,7 @@ import type { Prng } from "./prng.ts";
 import type { Model, TxEffect } from "./model.ts";
 import { parseEffect, schemaSql, type TxPlan, txSql, type Writer } from "./writers.ts";
 import type { OutageStorage, SourcePaths, Watcher } from "./world.ts";
-import { listDb } from "./inspect.ts";
+import { inspect, listDb, restore } from "./inspect.ts";
 import { type SqliteSession, sqliteSession } from "../watch_helpers.ts";
 
 /** Operations that hit bugs known on today's code; each can be switched off. */
@@ -54,6 +54,8 @@ export interface OpContext {
   outage: { generations: number; starts: number } | null;
   /** Name of the database in the bucket. */
   bucketName: string;
+  /** Directory for restores. */
+  scratch: string;
   /** An application's long read transaction (a `sqlite3` session), while one is held. */
   reader: SqliteSession | null;
   /** One line per step, for the log. */
@@ -368,6 +370,10 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       if (stopped && started && stopped.code !== 0 && c.storage.isUp) {
         throw new Error(`watch exited ${stopped.code} on SIGTERM with storage up:\n${stopped.log}`);
       }
+      // It shipped what was pending before exiting: every commit so far is restorable now.
+      if (stopped?.code === 0 && c.storage.isUp && /generation started/.test(stopped.log)) {
+        await expectShippedAfterStop(c);
+      }
       return;
     }
     case "watchStart": {
@@ -412,6 +418,21 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       c.note("storage up");
       await c.storage.up();
       return;
+  }
+}
+
+/** After a clean stop, a latest restore must equal the source (checked with watch down). */
+async function expectShippedAfterStop(c: OpContext): Promise<void> {
+  const got = await restore(c.storage.bucket, c.bucketName, c.scratch);
+  c.count("restoresAfterSigterm");
+  if (got.code !== 0) throw new Error(`restore after SIGTERM failed (${got.code}): ${got.error}`);
+  const [want, have] = [await inspect(c.paths.real), await inspect(got.path)];
+  await Deno.remove(got.path).catch(() => {});
+  if (have.sha3 !== want.sha3 || have.integrity !== "ok") {
+    throw new Error(
+      `after SIGTERM (exit 0) the latest restore (txid ${got.txid}, commit ${have.seq}, ` +
+        `integrity ${have.integrity}) is not the source (commit ${want.seq})`,
+    );
   }
 }
 

@@ -111,6 +111,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
   const recent: string[] = [];
   const started = Date.now();
   let step = 0;
+  let passed = false;
   const c: OpContext = {
     r,
     model,
@@ -126,6 +127,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     outage: null,
     bucketName: paths.name,
     reader: null,
+    scratch,
     note(text) {
       const line = `step ${step} (+${((Date.now() - started) / 1000).toFixed(1)}s): ${text}`;
       recent.push(line);
@@ -164,20 +166,25 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
       }
       c.count(name);
       await expectSourceAtModel(c, fail);
-      if (r.chance(1 / checkEvery) || done()) {
+      if (r.chance(1 / checkEvery)) {
         await quietCheck(c, { bucketName: paths.name, scratch, syncMs, stats, fail });
-        await pointChecks(c, { bucketName: paths.name, scratch, stats, fail, all: done() });
+        await pointChecks(c, { bucketName: paths.name, scratch, stats, fail, all: false });
       }
       stats.steps = step;
     }
+    // At the end: the last state, and every point recorded on the way.
+    await quietCheck(c, { bucketName: paths.name, scratch, syncMs, stats, fail });
+    await pointChecks(c, { bucketName: paths.name, scratch, stats, fail, all: true });
+    stats.steps = step;
     stats.recordedPoints = model.points.length;
+    passed = true;
     return stats;
   } finally {
     await watcher.kill().catch(() => {});
     await releaseReader(c).catch(() => {});
     await node.close().catch(() => {});
     // A failed verbose run keeps its source and (file://) bucket for a post-mortem.
-    const keep = options.verbose && stats.steps !== step;
+    const keep = options.verbose && !passed;
     if (keep) console.error(`torture: kept ${root} and ${storage.bucket.arg}`);
     if (!keep || storage.bucket.kind !== "file") await storage.dispose().catch(() => {});
     if (!keep) await Deno.remove(root, { recursive: true }).catch(() => {});
