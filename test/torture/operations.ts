@@ -391,7 +391,8 @@ export async function runOperation(c: OpContext, name: OperationName): Promise<v
       c.note(
         `storage down, ${writer.name} commits ${n}, ${hold} ms later ${back ? "up" : "still down"}`,
       );
-      if (c.outage === null && (await c.watcher.running())) {
+      // Only once this watcher runs its own generation: the first one may wait for storage.
+      if (c.outage === null && (await c.watcher.running()) && c.watcher.hasGeneration()) {
         const listed = await listDb(c.storage.bucket, c.bucketName);
         c.outage = { generations: listed.generations, starts: c.watcher.starts };
       }

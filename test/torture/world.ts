@@ -145,6 +145,11 @@ export class Watcher {
     });
   }
 
+  /** Whether the running process has started its own generation (logged "generation started"). */
+  hasGeneration(): boolean {
+    return /generation started/.test(this.process?.log() ?? "");
+  }
+
   /** SIGKILL (no chance to ship what is pending). */
   async kill(): Promise<void> {
     if (!this.process) return;
