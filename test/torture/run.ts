@@ -48,6 +48,8 @@ export interface TortureOptions {
   symlink?: boolean;
   /** Run every operation at least once, early (what a short CI run needs). */
   coverAll?: boolean;
+  /** At the end, restore at most this many recorded points (all unless given), drawn at random. */
+  finalPoints?: number;
   /** Log a line per step to stderr. */
   verbose?: boolean;
 }
@@ -174,7 +176,14 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     }
     // At the end: the last state, and every point recorded on the way.
     await quietCheck(c, { bucketName: paths.name, scratch, syncMs, stats, fail });
-    await pointChecks(c, { bucketName: paths.name, scratch, stats, fail, all: true });
+    await pointChecks(c, {
+      bucketName: paths.name,
+      scratch,
+      stats,
+      fail,
+      all: true,
+      most: options.finalPoints,
+    });
     stats.steps = step;
     stats.recordedPoints = model.points.length;
     passed = true;
@@ -289,10 +298,16 @@ async function quietCheck(c: OpContext, env: CheckEnv & { syncMs: number }): Pro
  * Restores earlier recorded points (`--txid`) and compares them with what the source held then,
  * and a few random txids of the listing, which must hold a commit the model knows, in txid order.
  */
-async function pointChecks(c: OpContext, env: CheckEnv & { all: boolean }): Promise<void> {
+async function pointChecks(
+  c: OpContext,
+  env: CheckEnv & { all: boolean; most?: number },
+): Promise<void> {
   const { stats, fail } = env;
   const points = c.model.points.slice(0, -1);
-  const chosen = env.all ? points : [c.r.pick(points.length ? points : [null])].filter((p) => p);
+  let chosen = env.all ? points : [c.r.pick(points.length ? points : [null])].filter((p) => p);
+  while (env.most !== undefined && chosen.length > env.most) {
+    chosen = chosen.filter((_, i) => i !== c.r.int(0, chosen.length - 1));
+  }
   for (const point of chosen) {
     if (!point) continue;
     const got = await restore(c.storage.bucket, env.bucketName, env.scratch, point.txid);
