@@ -61,5 +61,5 @@ Deno.test({
 Deno.test({
   name: "torture (s3): restores equal the source after random commits, kills and outages",
   ...sdkTest,
-  fn: () => torture("s3", 20261131, 20),
+  fn: () => torture("s3", 20261131, 16),
 });
