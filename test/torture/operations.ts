@@ -216,210 +216,199 @@ export function checkpointSize(c: OpContext): number {
   return c.r.pick([64 * 1024, 1024 * 1024, 4 * 1024 * 1024]);
 }
 
+/** What each operation does (each tells the model about the commits it made). */
+const operations: Record<OperationName, (c: OpContext) => Promise<void>> = {
+  async commit(c) {
+    const writer = pickWriter(c);
+    const plan = randomPlan(c);
+    c.note(
+      `${writer.name} commit ${JSON.stringify(plan.inserts)}${plan.rollback ? " rollback" : ""}`,
+    );
+    record(c, [await commitOn(writer, plan)]);
+  },
+  async burst(c) {
+    const writer = pickWriter(c);
+    const n = c.r.int(2, 8);
+    c.note(`${writer.name} burst of ${n}`);
+    record(c, await burst(c, writer, n));
+  },
+  async concurrent(c) {
+    const [a, b] = [c.r.int(1, 5), c.r.int(1, 5)];
+    c.note(`cli ${a} and node ${b} commits at once`);
+    const [x, y] = await Promise.all([burst(c, c.cli, a), burst(c, c.node, b)]);
+    record(c, [...x, ...y]);
+  },
+  async checkpoint(c) {
+    const writer = pickWriter(c);
+    const mode = c.r.pick(checkpointModes);
+    c.note(`${writer.name} checkpoint ${mode}`);
+    await writer.run(checkpointSql(mode));
+  },
+  async vacuum(c) {
+    const writer = pickWriter(c);
+    c.note(`${writer.name} VACUUM`);
+    await writer.run(["VACUUM;"]);
+  },
+  async walRestart(c) {
+    const writer = pickWriter(c);
+    const inPlace = c.features.walRewrite && c.r.chance(0.6);
+    const mode = inPlace ? "RESTART" : "TRUNCATE";
+    // The same plan twice writes the same number of frames: after a RESTART checkpoint the
+    // second commit rewrites the WAL from its start in place, at the same size.
+    const plan: TxPlan = {
+      inserts: [{ count: c.r.int(1, 5), len: c.r.int(1, 3000) }],
+      rewrites: [],
+      deletes: [],
+      deleteLargest: 0,
+      rollback: false,
+    };
+    c.note(`${writer.name} WAL restart (${mode} checkpoint between two same-size commits)`);
+    const first = await commitOn(writer, plan);
+    await writer.run(checkpointSql(mode));
+    const second = await commitOn(writer, plan);
+    record(c, [first, second]);
+  },
+  async rollbackBig(c) {
+    const len = c.r.int(200_000, Math.max(200_000, c.maxBlob / 2));
+    c.note(`cli rolls back a transaction of ${len}-byte rows after spilling it to the WAL`);
+    const plan: TxPlan = {
+      inserts: [{ count: c.r.int(3, 6), len }],
+      rewrites: [],
+      deletes: [],
+      deleteLargest: 0,
+      rollback: true,
+    };
+    await c.cli.run(["PRAGMA cache_size = 20;", ...txSql(plan, "cli")]);
+  },
+  async killWriter(c) {
+    const len = c.r.int(100_000, Math.max(100_000, c.maxBlob));
+    const count = c.r.int(2, 6);
+    const after = delay(c, 400);
+    c.note(`sqlite3 killed ${after} ms into a ${count}x${len}-byte transaction`);
+    await killedWriter(c, { count, len }, after);
+  },
+  async killDuringBurst(c) {
+    const n = c.r.int(3, 10);
+    const after = delay(c, 1500);
+    const restart = c.r.chance(0.7);
+    const size = checkpointSize(c);
+    const writer = pickWriter(c);
+    c.note(
+      `${writer.name} burst of ${n}, watch SIGKILLed after ${after} ms${
+        restart ? ", restarted" : ""
+      }`,
+    );
+    const work = burst(c, writer, n);
+    await sleep(after);
+    await c.watcher.kill();
+    c.count("watchKills");
+    c.disturbed = true;
+    if (restart) await c.watcher.start(size);
+    record(c, await work);
+  },
+  async pageSize(c) {
+    c.outage = null;
+    const pageSize = c.r.pick([1024, 2048, 4096, 8192, 16384, 65536]);
+    const kill = c.r.chance(0.5);
+    const restart = c.r.chance(0.6);
+    const size = checkpointSize(c);
+    c.note(`page size ${pageSize} (watch ${kill ? "SIGKILLed" : "stopped"} first)`);
+    if (kill) await c.watcher.kill();
+    else await c.watcher.terminate();
+    await releaseReader(c);
+    c.disturbed = true;
+    await c.node.release();
+    // Leaving WAL mode needs every other connection gone; the held reader of a watcher blocks it.
+    await c.cli.run([
+      "PRAGMA journal_mode=DELETE;",
+      `PRAGMA page_size=${pageSize};`,
+      "VACUUM;",
+      "PRAGMA journal_mode=WAL;",
+    ]);
+    if (restart) await c.watcher.start(size);
+  },
+  async recreate(c) {
+    c.outage = null;
+    const writer = pickWriter(c);
+    const pageSize = c.r.pick([1024, 4096, 8192]);
+    c.note(`database deleted and recreated by ${writer.name} (page size ${pageSize})`);
+    await c.node.release();
+    await releaseReader(c);
+    for (const suffix of ["", "-wal", "-shm"]) {
+      await Deno.remove(c.paths.real + suffix).catch(() => {});
+    }
+    const seq = c.model.seq + 1;
+    await writer.run([`PRAGMA page_size=${pageSize};`, ...schemaSql(seq)]);
+    record(c, [{ seq, writer: writer.name, written: [], deleted: [], recreated: true }]);
+  },
+  async watchKill(c) {
+    c.note("watch SIGKILLed");
+    await c.watcher.kill();
+    c.count("watchKills");
+    c.disturbed = true;
+  },
+  async watchTerm(c) {
+    c.note("watch stopped with SIGTERM");
+    const stopped = await c.watcher.terminate();
+    c.count("watchTerms");
+    c.disturbed = true;
+    // Before its signal handlers are installed (still starting) SIGTERM ends it as it would
+    // any process; once it logged its first line it must ship and exit 0.
+    const started = stopped !== null && stopped.log.trim() !== "";
+    if (stopped && started && stopped.code !== 0 && c.storage.isUp) {
+      throw new Error(`watch exited ${stopped.code} on SIGTERM with storage up:\n${stopped.log}`);
+    }
+    // It shipped what was pending before exiting: every commit so far is restorable now.
+    if (stopped?.code === 0 && c.storage.isUp && /generation started/.test(stopped.log)) {
+      await expectShippedAfterStop(c);
+    }
+  },
+  async watchStart(c) {
+    const size = checkpointSize(c);
+    c.note(`watch started (--checkpoint-size ${size})`);
+    await c.watcher.start(size);
+    c.disturbed = true;
+  },
+  async storageDown(c) {
+    const writer = pickWriter(c);
+    const n = c.r.int(1, 4);
+    const hold = delay(c, 2500);
+    const back = c.r.chance(0.5);
+    c.note(
+      `storage down, ${writer.name} commits ${n}, ${hold} ms later ${back ? "up" : "still down"}`,
+    );
+    // Only once this watcher runs its own generation: the first one may wait for storage.
+    if (c.outage === null && (await c.watcher.running()) && c.watcher.hasGeneration()) {
+      const listed = await listDb(c.storage.bucket, c.bucketName);
+      c.outage = { generations: listed.generations, starts: c.watcher.starts };
+    }
+    await c.storage.down();
+    c.count("outages");
+    c.disturbed = true;
+    // Commits while storage is down, and long enough for the watcher to fail at shipping them.
+    record(c, await burst(c, writer, n));
+    await sleep(hold);
+    if (back) await c.storage.up();
+  },
+  async holdReader(c) {
+    if (c.reader) {
+      c.note("application ends its long read transaction");
+      await releaseReader(c);
+    } else {
+      c.note("application begins a long read transaction");
+      c.reader = sqliteSession(c.paths.real);
+      await c.reader.run("BEGIN; SELECT count(*) FROM t;");
+    }
+  },
+  async storageUp(c) {
+    c.note("storage up");
+    await c.storage.up();
+  },
+};
+
 /** Runs operation `name`. */
-export async function runOperation(c: OpContext, name: OperationName): Promise<void> {
-  switch (name) {
-    case "commit": {
-      const writer = pickWriter(c);
-      const plan = randomPlan(c);
-      c.note(
-        `${writer.name} commit ${JSON.stringify(plan.inserts)}${plan.rollback ? " rollback" : ""}`,
-      );
-      record(c, [await commitOn(writer, plan)]);
-      return;
-    }
-    case "burst": {
-      const writer = pickWriter(c);
-      const n = c.r.int(2, 8);
-      c.note(`${writer.name} burst of ${n}`);
-      record(c, await burst(c, writer, n));
-      return;
-    }
-    case "concurrent": {
-      const [a, b] = [c.r.int(1, 5), c.r.int(1, 5)];
-      c.note(`cli ${a} and node ${b} commits at once`);
-      const [x, y] = await Promise.all([burst(c, c.cli, a), burst(c, c.node, b)]);
-      record(c, [...x, ...y]);
-      return;
-    }
-    case "checkpoint": {
-      const writer = pickWriter(c);
-      const mode = c.r.pick(checkpointModes);
-      c.note(`${writer.name} checkpoint ${mode}`);
-      await writer.run(checkpointSql(mode));
-      return;
-    }
-    case "vacuum": {
-      const writer = pickWriter(c);
-      c.note(`${writer.name} VACUUM`);
-      await writer.run(["VACUUM;"]);
-      return;
-    }
-    case "walRestart": {
-      const writer = pickWriter(c);
-      const inPlace = c.features.walRewrite && c.r.chance(0.6);
-      const mode = inPlace ? "RESTART" : "TRUNCATE";
-      // The same plan twice writes the same number of frames: after a RESTART checkpoint the
-      // second commit rewrites the WAL from its start in place, at the same size.
-      const plan: TxPlan = {
-        inserts: [{ count: c.r.int(1, 5), len: c.r.int(1, 3000) }],
-        rewrites: [],
-        deletes: [],
-        deleteLargest: 0,
-        rollback: false,
-      };
-      c.note(`${writer.name} WAL restart (${mode} checkpoint between two same-size commits)`);
-      const first = await commitOn(writer, plan);
-      await writer.run(checkpointSql(mode));
-      const second = await commitOn(writer, plan);
-      record(c, [first, second]);
-      return;
-    }
-    case "rollbackBig": {
-      const len = c.r.int(200_000, Math.max(200_000, c.maxBlob / 2));
-      c.note(`cli rolls back a transaction of ${len}-byte rows after spilling it to the WAL`);
-      const plan: TxPlan = {
-        inserts: [{ count: c.r.int(3, 6), len }],
-        rewrites: [],
-        deletes: [],
-        deleteLargest: 0,
-        rollback: true,
-      };
-      await c.cli.run(["PRAGMA cache_size = 20;", ...txSql(plan, "cli")]);
-      return;
-    }
-    case "killWriter": {
-      const len = c.r.int(100_000, Math.max(100_000, c.maxBlob));
-      const count = c.r.int(2, 6);
-      const after = delay(c, 400);
-      c.note(`sqlite3 killed ${after} ms into a ${count}x${len}-byte transaction`);
-      await killedWriter(c, { count, len }, after);
-      return;
-    }
-    case "killDuringBurst": {
-      const n = c.r.int(3, 10);
-      const after = delay(c, 1500);
-      const restart = c.r.chance(0.7);
-      const size = checkpointSize(c);
-      const writer = pickWriter(c);
-      c.note(
-        `${writer.name} burst of ${n}, watch SIGKILLed after ${after} ms${
-          restart ? ", restarted" : ""
-        }`,
-      );
-      const work = burst(c, writer, n);
-      await sleep(after);
-      await c.watcher.kill();
-      c.count("watchKills");
-      c.disturbed = true;
-      if (restart) await c.watcher.start(size);
-      record(c, await work);
-      return;
-    }
-    case "pageSize": {
-      c.outage = null;
-      const pageSize = c.r.pick([1024, 2048, 4096, 8192, 16384, 65536]);
-      const kill = c.r.chance(0.5);
-      const restart = c.r.chance(0.6);
-      const size = checkpointSize(c);
-      c.note(`page size ${pageSize} (watch ${kill ? "SIGKILLed" : "stopped"} first)`);
-      if (kill) await c.watcher.kill();
-      else await c.watcher.terminate();
-      await releaseReader(c);
-      c.disturbed = true;
-      await c.node.release();
-      // Leaving WAL mode needs every other connection gone; the held reader of a watcher blocks it.
-      await c.cli.run([
-        "PRAGMA journal_mode=DELETE;",
-        `PRAGMA page_size=${pageSize};`,
-        "VACUUM;",
-        "PRAGMA journal_mode=WAL;",
-      ]);
-      if (restart) await c.watcher.start(size);
-      return;
-    }
-    case "recreate": {
-      c.outage = null;
-      const writer = pickWriter(c);
-      const pageSize = c.r.pick([1024, 4096, 8192]);
-      c.note(`database deleted and recreated by ${writer.name} (page size ${pageSize})`);
-      await c.node.release();
-      await releaseReader(c);
-      for (const suffix of ["", "-wal", "-shm"]) {
-        await Deno.remove(c.paths.real + suffix).catch(() => {});
-      }
-      const seq = c.model.seq + 1;
-      await writer.run([`PRAGMA page_size=${pageSize};`, ...schemaSql(seq)]);
-      record(c, [{ seq, writer: writer.name, written: [], deleted: [], recreated: true }]);
-      return;
-    }
-    case "watchKill":
-      c.note("watch SIGKILLed");
-      await c.watcher.kill();
-      c.count("watchKills");
-      c.disturbed = true;
-      return;
-    case "watchTerm": {
-      c.note("watch stopped with SIGTERM");
-      const stopped = await c.watcher.terminate();
-      c.count("watchTerms");
-      c.disturbed = true;
-      // Before its signal handlers are installed (still starting) SIGTERM ends it as it would
-      // any process; once it logged its first line it must ship and exit 0.
-      const started = stopped !== null && stopped.log.trim() !== "";
-      if (stopped && started && stopped.code !== 0 && c.storage.isUp) {
-        throw new Error(`watch exited ${stopped.code} on SIGTERM with storage up:\n${stopped.log}`);
-      }
-      // It shipped what was pending before exiting: every commit so far is restorable now.
-      if (stopped?.code === 0 && c.storage.isUp && /generation started/.test(stopped.log)) {
-        await expectShippedAfterStop(c);
-      }
-      return;
-    }
-    case "watchStart": {
-      const size = checkpointSize(c);
-      c.note(`watch started (--checkpoint-size ${size})`);
-      await c.watcher.start(size);
-      c.disturbed = true;
-      return;
-    }
-    case "storageDown": {
-      const writer = pickWriter(c);
-      const n = c.r.int(1, 4);
-      const hold = delay(c, 2500);
-      const back = c.r.chance(0.5);
-      c.note(
-        `storage down, ${writer.name} commits ${n}, ${hold} ms later ${back ? "up" : "still down"}`,
-      );
-      // Only once this watcher runs its own generation: the first one may wait for storage.
-      if (c.outage === null && (await c.watcher.running()) && c.watcher.hasGeneration()) {
-        const listed = await listDb(c.storage.bucket, c.bucketName);
-        c.outage = { generations: listed.generations, starts: c.watcher.starts };
-      }
-      await c.storage.down();
-      c.count("outages");
-      c.disturbed = true;
-      // Commits while storage is down, and long enough for the watcher to fail at shipping them.
-      record(c, await burst(c, writer, n));
-      await sleep(hold);
-      if (back) await c.storage.up();
-      return;
-    }
-    case "holdReader":
-      if (c.reader) {
-        c.note("application ends its long read transaction");
-        await releaseReader(c);
-      } else {
-        c.note("application begins a long read transaction");
-        c.reader = sqliteSession(c.paths.real);
-        await c.reader.run("BEGIN; SELECT count(*) FROM t;");
-      }
-      return;
-    case "storageUp":
-      c.note("storage up");
-      await c.storage.up();
-      return;
-  }
+export function runOperation(c: OpContext, name: OperationName): Promise<void> {
+  return operations[name](c);
 }
 
 /** After a clean stop, a latest restore must equal the source (checked with watch down). */

@@ -77,14 +77,22 @@ export class TortureFailure extends Error {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Runs the torture test once; resolves with its statistics, rejects with a {@link TortureFailure}.
- * @example
- * const stats = await runTorture({ seed: 7, backend: "file", steps: 20, features: allFeatures });
- */
-export async function runTorture(options: TortureOptions): Promise<TortureStats> {
+/** A run being set up or under way. */
+interface Run {
+  c: OpContext;
+  stats: TortureStats;
+  /** The step under way (0 before the first). */
+  progress: { step: number };
+  fail: Fail;
+  /** What the checks need. */
+  env: CheckEnv & { syncMs: number };
+  /** Its temporary directory (source, restores). */
+  root: string;
+}
+
+/** Sets up storage, the source database's paths, the writers and the model of a run. */
+async function setUpRun(options: TortureOptions): Promise<Run> {
   const r = prng(options.seed);
-  const syncMs = options.syncMs ?? 200;
   const root = await workDir();
   const scratch = join(root, "restores");
   await Deno.mkdir(scratch);
@@ -92,13 +100,11 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
   const symlinkDrawn = r.chance(0.5);
   const symlink = options.features.symlink && (options.symlink ?? symlinkDrawn);
   const paths = await sourcePaths(root, symlink);
+  const syncMs = options.syncMs ?? 200;
   const watcher = new Watcher(storage, paths.watched, `${syncMs}ms`);
   // Writers go through the symlink or the real path, at random, like applications configured
   // either way.
   const writerPath = () => (r.chance(0.5) ? paths.link : paths.real);
-  const cli = cliWriter(writerPath);
-  const node = nodeWriter(writerPath);
-  const model = new Model();
   const stats: TortureStats = {
     seed: options.seed,
     backend: options.backend,
@@ -112,16 +118,15 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
   };
   const recent: string[] = [];
   const started = Date.now();
-  let step = 0;
-  let passed = false;
+  const progress = { step: 0 };
   const c: OpContext = {
     r,
-    model,
+    model: new Model(),
     paths,
     storage,
     watcher,
-    cli,
-    node,
+    cli: cliWriter(writerPath),
+    node: nodeWriter(writerPath),
     features: options.features,
     maxBlob: options.maxBlob ?? 4 * 1024 * 1024,
     maxBytes: 24 * 1024 * 1024,
@@ -131,7 +136,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
     reader: null,
     scratch,
     note(text) {
-      const line = `step ${step} (+${((Date.now() - started) / 1000).toFixed(1)}s): ${text}`;
+      const at = ((Date.now() - started) / 1000).toFixed(1);
+      const line = `step ${progress.step} (+${at}s): ${text}`;
       recent.push(line);
       if (recent.length > 40) recent.shift();
       if (options.verbose) console.error(`torture: ${line}`);
@@ -142,61 +148,72 @@ export async function runTorture(options: TortureOptions): Promise<TortureStats>
   };
   const fail = (what: string): never => {
     throw new TortureFailure(
-      `torture: seed ${options.seed} step ${step}: ${what}`,
+      `torture: seed ${options.seed} step ${progress.step}: ${what}`,
       `symlinked path: ${paths.watched !== paths.real}; last steps:\n${recent.join("\n")}\n` +
         `watch log (tail):\n${watcher.tail()}`,
     );
   };
+  const env = { bucketName: paths.name, scratch, syncMs, stats, fail };
+  return { c, stats, progress, fail, env, root };
+}
 
-  try {
-    await cli.run([`PRAGMA page_size=${r.pick([1024, 4096, 8192])};`, ...schemaSql(0)]);
-    c.note(`source ${paths.watched}${paths.watched !== paths.real ? ` -> ${paths.real}` : ""}`);
-    await watcher.start(checkpointSize(c));
-    const checkEvery = options.checkEvery ?? 4;
-    const pending = options.coverAll ? shuffledOperations(r) : [];
-    const done = () =>
-      (options.steps !== undefined && step >= options.steps) ||
-      (options.until !== undefined && Date.now() >= options.until);
-    while (!done()) {
-      step++;
-      const name = drawOperation(c, await watcher.running(), pending);
-      try {
-        await runOperation(c, name);
-      } catch (err) {
-        if (err instanceof TortureFailure) throw err;
-        fail(`${name} failed: ${err instanceof Error ? err.message : err}`);
-      }
-      c.count(name);
-      await expectSourceAtModel(c, fail);
-      if (r.chance(1 / checkEvery)) {
-        await quietCheck(c, { bucketName: paths.name, scratch, syncMs, stats, fail });
-        await pointChecks(c, { bucketName: paths.name, scratch, stats, fail, all: false });
-      }
-      stats.steps = step;
+/** Runs steps until the step count or the time is reached, then the final checks. */
+async function runSteps(run: Run, options: TortureOptions): Promise<void> {
+  const { c, stats, progress, fail, env } = run;
+  await c.cli.run([`PRAGMA page_size=${c.r.pick([1024, 4096, 8192])};`, ...schemaSql(0)]);
+  const { watched, real } = c.paths;
+  c.note(`source ${watched}${watched !== real ? ` -> ${real}` : ""}`);
+  await c.watcher.start(checkpointSize(c));
+  const checkEvery = options.checkEvery ?? 4;
+  const pending = options.coverAll ? shuffledOperations(c.r) : [];
+  const done = () =>
+    (options.steps !== undefined && progress.step >= options.steps) ||
+    (options.until !== undefined && Date.now() >= options.until);
+  while (!done()) {
+    progress.step++;
+    const name = drawOperation(c, await c.watcher.running(), pending);
+    try {
+      await runOperation(c, name);
+    } catch (err) {
+      if (err instanceof TortureFailure) throw err;
+      fail(`${name} failed: ${err instanceof Error ? err.message : err}`);
     }
-    // At the end: the last state, and every point recorded on the way.
-    await quietCheck(c, { bucketName: paths.name, scratch, syncMs, stats, fail });
-    await pointChecks(c, {
-      bucketName: paths.name,
-      scratch,
-      stats,
-      fail,
-      all: true,
-      most: options.finalPoints,
-    });
-    stats.steps = step;
-    stats.recordedPoints = model.points.length;
+    c.count(name);
+    await expectSourceAtModel(c, fail);
+    if (c.r.chance(1 / checkEvery)) {
+      await quietCheck(c, env);
+      await pointChecks(c, { ...env, all: false });
+    }
+    stats.steps = progress.step;
+  }
+  // At the end: the last state, and every point recorded on the way (or a sample).
+  await quietCheck(c, env);
+  await pointChecks(c, { ...env, all: true, most: options.finalPoints });
+  stats.recordedPoints = c.model.points.length;
+}
+
+/**
+ * Runs the torture test once; resolves with its statistics, rejects with a {@link TortureFailure}.
+ * @example
+ * const stats = await runTorture({ seed: 7, backend: "file", steps: 20, features: allFeatures });
+ */
+export async function runTorture(options: TortureOptions): Promise<TortureStats> {
+  const run = await setUpRun(options);
+  const { c } = run;
+  let passed = false;
+  try {
+    await runSteps(run, options);
     passed = true;
-    return stats;
+    return run.stats;
   } finally {
-    await watcher.kill().catch(() => {});
+    await c.watcher.kill().catch(() => {});
     await releaseReader(c).catch(() => {});
-    await node.close().catch(() => {});
+    await c.node.close().catch(() => {});
     // A failed verbose run keeps its source and (file://) bucket for a post-mortem.
     const keep = options.verbose && !passed;
-    if (keep) console.error(`torture: kept ${root} and ${storage.bucket.arg}`);
-    if (!keep || storage.bucket.kind !== "file") await storage.dispose().catch(() => {});
-    if (!keep) await Deno.remove(root, { recursive: true }).catch(() => {});
+    if (keep) console.error(`torture: kept ${run.root} and ${c.storage.bucket.arg}`);
+    if (!keep || c.storage.bucket.kind !== "file") await c.storage.dispose().catch(() => {});
+    if (!keep) await Deno.remove(run.root, { recursive: true }).catch(() => {});
   }
 }
 
