@@ -3,8 +3,9 @@
  * `file://` bucket and a private MinIO server (see `test/torture/run.ts` for what a step and a
  * check are). `scripts/torture.sh --minutes N` runs it longer with new seeds.
  *
- * Operations that hit bugs known on today's code (symlinked database path, `file://` outages)
- * are off here unless `WALSYNC_TORTURE_ALL=1`; `scripts/torture.sh` always runs them.
+ * Operations that hit bugs known on today's code (symlinked database path, in-place WAL
+ * rewrite, frames past SQLite's published max frame, `file://` outages) are off here unless
+ * `WALSYNC_TORTURE_ALL=1`; `scripts/torture.sh` always runs them.
  */
 import { sdkTest } from "./helpers.ts";
 import { allFeatures, type Features } from "./torture/operations.ts";
@@ -14,17 +15,20 @@ const all = Deno.env.get("WALSYNC_TORTURE_ALL") === "1";
 
 /**
  * What CI runs until the known bugs are fixed (the lead switches each on after its fix):
- * - `symlink` off: a database watched through a symlink is never backed up after its first
+ * - `symlink`: a database watched through a symlink is never backed up after its first
  *   snapshot (with it on, seed 20261130 fails at step 20: the latest restore is 15 commits short).
- * - `fileOutage` off: a `file://` storage error starts a new generation instead of retrying
- *   (`scripts/torture.sh` reports "a storage outage started a new generation").
- * - `walRewrite` and `killWriter` on: they exercise the in-place WAL rewrite and frames past the
- *   published max frame, and pass with these seeds today (their races are narrow).
+ * - `fileOutage`: a `file://` storage error starts a new generation instead of retrying
+ *   ("a storage outage started a new generation", e.g. `scripts/torture.sh --seed 21`).
+ * - `killWriter`: frames of a writer killed after writing its commit frame, before SQLite
+ *   published it, are shipped (seed 77 step 6 once: a restore held a commit the source never had).
+ * - `walRewrite`: a commit rewritten in place within the millisecond of watch's last look is
+ *   missed (see test/torture_regressions_test.ts).
+ * The last two are races: these seeds pass with them today, but not every time.
  */
 const ciFeatures: Features = all ? allFeatures : {
   symlink: false,
-  walRewrite: true,
-  killWriter: true,
+  walRewrite: false,
+  killWriter: false,
   fileOutage: false,
 };
 

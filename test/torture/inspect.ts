@@ -116,6 +116,18 @@ export async function statusDb(bucket: BucketArg, name: string): Promise<DbStatu
   return db;
 }
 
+/** `walsync verify <name> --json`: every object's digest, size, header and chain; the problems. */
+export async function verifyDb(bucket: BucketArg, name: string): Promise<string[]> {
+  const r = await walsync(["verify", name, "--bucket", bucket.arg, "--json"], { env: bucket.env });
+  try {
+    const report = JSON.parse(r.stdout) as { ok: boolean; failures?: unknown[] };
+    if (r.code === 0 && report.ok) return [];
+    return (report.failures ?? []).map((f) => JSON.stringify(f)).concat(`exit ${r.code}`);
+  } catch {
+    return [`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`];
+  }
+}
+
 /** Every restorable point of `name`. */
 export async function listedPoints(bucket: BucketArg, name: string): Promise<ListedPoint[]> {
   const r = await walsync(["list", name, "--generations", "--bucket", bucket.arg, "--json"], {

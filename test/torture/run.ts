@@ -14,6 +14,7 @@ import {
   listedPoints,
   restore,
   statusDb,
+  verifyDb,
 } from "./inspect.ts";
 import { Model } from "./model.ts";
 import {
@@ -189,6 +190,8 @@ async function runSteps(run: Run, options: TortureOptions): Promise<void> {
   // At the end: the last state, and every point recorded on the way (or a sample).
   await quietCheck(c, env);
   await pointChecks(c, { ...env, all: true, most: options.finalPoints });
+  const problems = await verifyDb(c.storage.bucket, env.bucketName);
+  if (problems.length > 0) fail(`walsync verify: ${problems.join("; ").slice(0, 600)}`);
   stats.recordedPoints = c.model.points.length;
 }
 
