@@ -1,6 +1,6 @@
 /**
  * Failures the torture test (`test/torture/`) found, each reduced to a short deterministic
- * scenario. Tests of bugs not fixed yet are `ignore: true`, with the bug named beside them.
+ * scenario, named after the behaviour it keeps; the comment beside each names the bug it found.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -25,17 +25,16 @@ async function shippedPast(bucket: { arg: string; env: Record<string, string> },
 
 Deno.test({
   // Found by `scripts/torture.sh` (seed 21, step 29: a latest restore stopped two commits short
-  // of the source, for good). Bug: watch decides whether the -wal changed by size + mtime + inode,
-  // with mtime in milliseconds (src/watch.ts `stampOf`/`sameStamp`). After its own checkpoint the
-  // next commit rewrites the WAL in place at the same size; a commit within the same millisecond
-  // as watch's last look is not seen. When the database file then changes (an application's
-  // checkpoint), watch moves its held reader to a new snapshot although it read nothing
-  // (src/watch.ts `tick`: `dbChanged` rotates), so the unseen commit is no longer protected; an
-  // application's TRUNCATE then empties the WAL: the commit is never shipped, and the next
-  // segment continues the chain without it, so every later txid restores a state that lacks it.
+  // of the source, for good). Bug, fixed by reading the wal-index header (src/watch/wal_index.ts):
+  // watch decided whether the -wal changed by size + mtime + inode, with mtime in milliseconds.
+  // After its own checkpoint the next commit rewrites the WAL in place at the same size; a commit
+  // within the same millisecond as watch's last look was not seen. When the database file then
+  // changed (an application's checkpoint), watch moved its held reader to a new snapshot although
+  // it read nothing, so the unseen commit was no longer protected; an application's TRUNCATE then
+  // emptied the WAL: the commit was never shipped, and the next segment continued the chain
+  // without it, so every later txid restored a state that lacked it.
   // The coarse clock is played here by setting the -wal's mtime back while watch is stopped.
   name: "a commit rewritten in place in the millisecond watch last looked survives a TRUNCATE",
-  ignore: true, // fails today: mtime/size change detection (issue 10, "Read what SQLite committed")
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
