@@ -72,13 +72,12 @@ export interface StartedGeneration {
  */
 export function startGeneration(
   target: GenerationTarget,
-  reason: string,
   minTxid: number,
 ): Promise<StartedGeneration> {
   return snapshotSlots.run(async () => {
     const conns = await openConnections(target.dbPath, target.logger, target.fields);
     try {
-      return await takeSnapshot(target, conns, reason, minTxid);
+      return await takeSnapshot(target, conns, minTxid);
     } catch (err) {
       closeConnections(conns);
       throw err;
@@ -163,7 +162,6 @@ async function pinSnapshotPoint(target: GenerationTarget, c: Connections) {
 async function takeSnapshot(
   target: GenerationTarget,
   c: Connections,
-  reason: string,
   minTxid: number,
 ): Promise<StartedGeneration> {
   const { walInode, header, position } = await pinSnapshotPoint(target, c);
@@ -202,14 +200,6 @@ async function takeSnapshot(
       walInode,
       checkpointedAt: -1,
     };
-    const { logger, fields } = target;
-    logger.log("INFO", "generation started", { ...fields, generation, reason, txid });
-    logger.log("INFO", "snapshot uploaded", {
-      ...fields,
-      key,
-      bytes: written.size,
-      sha256: written.sha256,
-    });
     return { conns: c, lineage, written };
   } finally {
     await Deno.remove(tempDir, { recursive: true }).catch(() => {});

@@ -168,10 +168,19 @@ function watchDatabase(
     await uploader.flush();
     closeConnections(conns);
     conns = null;
-    const started = await startGeneration(target, pendingReason, highestTxid + 1);
+    const started = await startGeneration(target, highestTxid + 1);
     conns = started.conns;
     lineage = started.lineage;
     uploader.recordUpload(started.written.size, started.lineage.txid);
+    // Logged once the upload is counted: a status read after this line sees it.
+    const { written } = started;
+    const { generation, txid } = started.lineage;
+    logger.log("INFO", "generation started", fields({ generation, reason: pendingReason, txid }));
+    logger.log(
+      "INFO",
+      "snapshot uploaded",
+      fields({ key: written.key, bytes: written.size, sha256: written.sha256 }),
+    );
     highestTxid = Math.max(highestTxid, started.lineage.txid);
     collector.forget();
     readAll(lag); // the snapshot holds everything committed before it
