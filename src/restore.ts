@@ -17,6 +17,15 @@ import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
 import { readAllVerified, readObject } from "./object.ts";
+import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
+import { downloadVerified } from "./transfer/download.ts";
+import {
+  backoff,
+  reportRetry,
+  retriesSoFar,
+  retryReason,
+  transferAttempts,
+} from "./transfer/retry.ts";
 import {
   decodeSegment,
   parseSegmentMetadata,
@@ -87,6 +96,8 @@ export interface RestoreResult {
   integrityCheck: string;
   /** Size of the restored file. */
   size: number;
+  /** Downloads fetched again and connections resumed (each logged on stderr); always set by a restore. */
+  retries?: number;
 }
 
 function describeTarget(target: RestoreTarget): string {
@@ -238,6 +249,7 @@ export async function applyPlan(
   options: Pick<RestoreOptions, "force" | "onBytes" | "cancelled"> = {},
 ): Promise<RestoreResult> {
   const temp = join(dirname(output), restoreTempName(output));
+  const retriesBefore = retriesSoFar();
   let done = 0;
   const report = (objectBytes: number) => options.onBytes?.(done + objectBytes, plan.bytes);
   const cancelled = () => {
@@ -245,23 +257,31 @@ export async function applyPlan(
       throw new WalsyncError("failure", "restore cancelled; nothing was written");
     }
   };
+  await checkFreeSpace(dirname(output), plan.bytes, "restore");
   const file = await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
   let open = true;
   try {
-    // Snapshot: stream to the temporary file, digest checked at the end.
-    const snap = await readObject(storage, plan.snapshot.key, report);
+    // Snapshot: ranges in parallel, hashed in order, written in large sequential writes;
+    // the digest is checked at the end and a damaged transfer fetched again.
     const head = new Uint8Array(100);
     let headFilled = 0;
-    for await (const chunk of snap.body) {
-      if (headFilled < 100) {
-        const take = Math.min(100 - headFilled, chunk.byteLength);
-        head.set(chunk.subarray(0, take), headFilled);
-        headFilled += take;
-      }
-      await writeAll(file, chunk);
-      cancelled();
-    }
-    const snapDigest = snap.finish();
+    const snap = await downloadVerified(storage, plan.snapshot.key, {
+      async write(chunk) {
+        if (headFilled < 100) {
+          const take = Math.min(100 - headFilled, chunk.byteLength);
+          head.set(chunk.subarray(0, take), headFilled);
+          headFilled += take;
+        }
+        await writeAll(file, chunk);
+        cancelled();
+      },
+      async reset() {
+        headFilled = 0;
+        await file.truncate(0);
+        await file.seek(0, Deno.SeekMode.Start);
+      },
+    }, { onBytes: report });
+    const snapDigest = { sha256: snap.sha256, size: snap.size };
     const header = parseDatabaseHeader(head.subarray(0, headFilled));
     if (!header) throw integrityError(plan.snapshot.key, "snapshot is not a SQLite database");
     const promisedPageSize = snap.info.metadata[meta.pageSize];
@@ -339,6 +359,7 @@ export async function applyPlan(
       bytes: done,
       integrityCheck: verdict,
       size,
+      retries: retriesSoFar() - retriesBefore,
     };
   } catch (err) {
     if (open) {
@@ -349,6 +370,7 @@ export async function applyPlan(
     for (const path of [temp, `${temp}-wal`, `${temp}-shm`, `${temp}-journal`]) {
       await Deno.remove(path).catch(() => {});
     }
+    if (isDiskFull(err)) throw await diskFullError(dirname(output), plan.bytes, "restore");
     throw err;
   }
 }
@@ -380,6 +402,42 @@ export interface SegmentExpectation {
  * partly written: apply only to a scratch file.
  */
 export async function applySegment(
+  storage: Storage,
+  file: Deno.FsFile,
+  segment: CatalogObject,
+  expect: SegmentExpectation,
+): Promise<{ sha256: string; size: number; txid: number } | null> {
+  let lastProblem: string | undefined;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await applySegmentOnce(storage, file, segment, expect);
+    } catch (err) {
+      if (!(err instanceof SegmentBodyFailure)) throw err;
+      // Applying again from the start is safe: frames are whole pages at fixed offsets, and
+      // no frame is written before its checksum chain held. The same failure twice is the
+      // stored object, not the wire.
+      if (attempt >= transferAttempts || err.inner.message === lastProblem) throw err.inner;
+      lastProblem = err.inner.message;
+      reportRetry({
+        op: "download",
+        key: segment.key,
+        attempt: attempt + 1,
+        of: transferAttempts,
+        reason: retryReason(err.inner),
+      });
+      await backoff(attempt + 1);
+    }
+  }
+}
+
+/** A segment whose body failed (digest, size, frames, decoding, dropped connection): worth another try. */
+class SegmentBodyFailure extends Error {
+  constructor(readonly inner: Error) {
+    super(inner.message);
+  }
+}
+
+async function applySegmentOnce(
   storage: Storage,
   file: Deno.FsFile,
   segment: CatalogObject,
@@ -432,7 +490,12 @@ export async function applySegment(
   } catch (err) {
     // Damaged frames stop the applier before the digest can be checked at the end.
     if (err instanceof WalFormatError) {
-      throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
+      throw new SegmentBodyFailure(
+        integrityError(segment.key, `WAL frames fail their checks: ${err.message}`),
+      );
+    }
+    if (err instanceof WalsyncError && (err.kind === "integrity" || err.kind === "storage")) {
+      throw new SegmentBodyFailure(err);
     }
     throw err;
   }

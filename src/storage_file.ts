@@ -11,12 +11,13 @@ import { syncDirectory } from "./durable.ts";
 import { integrityError, WalsyncError } from "./errors.ts";
 import { bytesStream, hashingStream } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+import type { RangeSource } from "./transfer/download.ts";
 
 const metaSuffix = ".meta.json";
 const tempMarker = ".walsync-tmp-";
 
 /** Opens a directory as storage. The directory is created on first write. */
-export function fileStorage(root: string): Storage {
+export function fileStorage(root: string): Storage & RangeSource {
   const pathOf = (key: string): string => {
     if (key.split("/").some((part) => part === ".." || part === "")) {
       throw new WalsyncError("usage", `invalid object key ${JSON.stringify(key)}`);
@@ -117,6 +118,31 @@ export function fileStorage(root: string): Storage {
         body: file.readable,
         info: { key, size: stat.size, metadata, lastModified: stat.mtime ?? undefined },
       };
+    },
+
+    async readRange(key: string, start: number, end: number) {
+      const path = pathOf(key);
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(path, { read: true });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) throw integrityError(key, "object is missing");
+        throw err;
+      }
+      return (async function* () {
+        try {
+          await file.seek(start, Deno.SeekMode.Start);
+          for (let at = start; at < end;) {
+            const buf = new Uint8Array(Math.min(1 << 20, end - at));
+            const n = await file.read(buf);
+            if (n === null) return;
+            at += n;
+            yield buf.subarray(0, n);
+          }
+        } finally {
+          file.close();
+        }
+      })();
     },
 
     async head(key: string): Promise<ObjectInfo | null> {

@@ -17,12 +17,14 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { integrityError, WalsyncError } from "./errors.ts";
 import { hashingStream, sha256Hex } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+import { type RangeSource, ResumableError } from "./transfer/download.ts";
+import { uploadMultipart } from "./transfer/multipart.ts";
+import { backoff, reportRetry } from "./transfer/retry.ts";
 
 /** Options for {@link s3Storage}. */
 export interface S3StorageOptions {
@@ -45,15 +47,12 @@ export interface S3StorageOptions {
 const MiB = 1024 * 1024;
 /** Bodies up to this size go up in one PUT; larger ones use multipart. */
 export const singlePutLimit = 64 * MiB;
-const partSize = 16 * MiB;
 /**
  * Bodies up to this size are read into memory, checked, and sent as bytes: a WAL segment is
  * usually a few KiB, and a Node stream wrapped around a web stream costs more than the body.
  */
 export const bufferedPutLimit = 1 * MiB;
 const queueSize = 4;
-// S3 allows at most 10,000 parts; beyond 160 GiB parts must grow to fit.
-const maxParts = 10_000;
 const maxSockets = 16;
 // A connect timeout of 2 s over 5 attempts keeps an unreachable endpoint to about 10 s.
 const connectionTimeoutMs = 2_000;
@@ -201,9 +200,34 @@ function toStorageError(err: unknown, ctx: ErrorContext): WalsyncError {
   return new WalsyncError("storage", `S3 ${ctx.action} failed at ${ctx.where}: ${what}${http}`);
 }
 
-/** Whether a failed single PUT is worth another try with a freshly opened body. */
+/**
+ * Codes of a body the server received damaged: its bytes did not match the checksum sent with
+ * it (AWS: BadDigest, InvalidDigest; MinIO: XAmzContentChecksumMismatch). Sending the same
+ * bytes again normally succeeds.
+ */
+const damagedInTransit = new Set([
+  "BadDigest",
+  "InvalidDigest",
+  "XAmzContentChecksumMismatch",
+  "XAmzContentSHA256Mismatch",
+  "IncompleteBody",
+]);
+
+/** A short, secret-free reason for a retry's log line: the error code and HTTP status. */
+function retryReasonOf(err: unknown): string {
+  const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  const code = safeCode(e.Code) ?? safeCode(e.name);
+  const status = e.$metadata?.httpStatusCode;
+  const net = networkCode(err);
+  if (net && status === undefined) return networkReasons[net] ?? net;
+  return `${code ?? "error"}${status !== undefined ? ` (HTTP ${status})` : ""}`;
+}
+
+/** Whether a failed PUT (or part) is worth another try with a freshly opened body. */
 function isRetryable(err: unknown): boolean {
   const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  const damaged = safeCode(e.Code) ?? safeCode(e.name);
+  if (damaged !== undefined && damagedInTransit.has(damaged)) return true;
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500 || status === 429;
   const code = safeCode(e.Code) ?? safeCode(e.name);
@@ -370,7 +394,7 @@ async function readChecked(
 }
 
 /** Opens an S3 bucket (and prefix) as storage. */
-export function s3Storage(options: S3StorageOptions): Storage {
+export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   const endpoint = options.endpoint || Deno.env.get("AWS_ENDPOINT_URL_S3") || undefined;
   const region = options.region || Deno.env.get("AWS_REGION") || "us-east-1";
   const bucket = options.bucket;
@@ -459,7 +483,14 @@ export function s3Storage(options: S3StorageOptions): Storage {
         if (attempt >= putAttempts || !isRetryable(err)) {
           throw toStorageError(err, context(`put "${key}"`));
         }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        reportRetry({
+          op: "upload",
+          key,
+          attempt: attempt + 1,
+          of: putAttempts,
+          reason: retryReasonOf(err),
+        });
+        await backoff(attempt + 1);
       }
     }
   }
@@ -501,44 +532,42 @@ export function s3Storage(options: S3StorageOptions): Storage {
         if (attempt >= putAttempts || !isRetryable(err)) {
           throw toStorageError(err, context(`put "${key}"`));
         }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        reportRetry({
+          op: "upload",
+          key,
+          attempt: attempt + 1,
+          of: putAttempts,
+          reason: retryReasonOf(err),
+        });
+        await backoff(attempt + 1);
       }
     }
   }
 
-  /** Multipart upload in 16 MiB parts, 4 in flight: memory stays bounded whatever the size. */
-  async function putMultipart(
+  /**
+   * Multipart upload in 16 MiB parts, 4 in flight, each part checked by the server and sent
+   * again when it arrives damaged (src/transfer/multipart.ts): memory stays bounded.
+   */
+  function putMultipart(
     key: string,
     body: BodySource,
     put: PutOptions,
   ): Promise<Mismatch | undefined> {
-    // No abort hook needed: a failed body stream fails the Upload, which then aborts the
-    // multipart upload so no parts are left behind.
-    const guarded = guardedBody(body, put, () => {});
-    const upload = new Upload({
-      client,
-      params: {
-        Bucket: bucket,
-        Key: fullKey(key),
-        Body: guarded.stream,
-        Metadata: put.metadata,
-        ...encryption,
-        // Parts are buffers, so the SDK sends each part's SHA256 as a plain header and the
-        // server checks every part on arrival.
-        ChecksumAlgorithm: "SHA256",
+    return uploadMultipart(
+      {
+        client,
+        bucket,
+        fullKey: fullKey(key),
+        key,
+        encryption,
+        fail: (err, action) => toStorageError(err, context(action)),
+        retryable: isRetryable,
+        reason: retryReasonOf,
       },
-      partSize: Math.max(partSize, Math.ceil(put.size / (maxParts - 1))),
-      queueSize,
-      leavePartsOnError: false,
-    });
-    try {
-      await upload.done();
-      return settle(guarded.failure());
-    } catch (err) {
-      guarded.release();
-      if (guarded.failure()) return settle(guarded.failure());
-      throw toStorageError(err, context(`multipart put "${key}"`));
-    }
+      body,
+      put,
+      { queueSize, parts: put.parts },
+    );
   }
 
   return {
@@ -602,6 +631,42 @@ export function s3Storage(options: S3StorageOptions): Storage {
           lastModified: out.LastModified,
         },
       };
+    },
+
+    async readRange(key: string, start: number, end: number) {
+      let out;
+      try {
+        out = await client.send(
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: fullKey(key),
+            Range: `bytes=${start}-${end - 1}`,
+          }),
+        );
+      } catch (err) {
+        if (isNotFound(err)) throw integrityError(key, "object is missing");
+        throw toStorageError(err, context(`get "${key}"`));
+      }
+      const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+      if (out.ContentLength !== end - start || body === undefined) {
+        body?.destroy?.();
+        throw integrityError(
+          key,
+          "storage answered a range request with another length",
+          `${end - start} bytes`,
+          `${out.ContentLength ?? 0} bytes`,
+        );
+      }
+      // The SDK's Node body is read directly: no web-stream wrapper per chunk. A range is at
+      // most a few MiB, so reading ahead without backpressure stays bounded.
+      return (async function* () {
+        try {
+          yield* body;
+        } catch (err) {
+          const code = networkCode(err);
+          throw new ResumableError(code ? networkReasons[code] ?? code : "connection dropped");
+        }
+      })();
     },
 
     async head(key: string): Promise<ObjectInfo | null> {
