@@ -12,11 +12,12 @@ import {
   lastKnownTxid,
   readCatalog,
 } from "./catalog.ts";
-import { integrityCheck, parseDatabaseHeader } from "./database.ts";
+import { parseDatabaseHeader } from "./database.ts";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
 import { readAllVerified, readObject } from "./object.ts";
+import { integrityCheckMapped } from "./transfer/check.ts";
 import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
 import { downloadVerified } from "./transfer/download.ts";
 import {
@@ -327,7 +328,7 @@ export async function applyPlan(
     await file.sync();
     file.close();
     open = false;
-    const verdict = integrityCheck(temp);
+    const verdict = integrityCheckMapped(temp);
     if (verdict !== "ok") {
       throw integrityError(
         plan.snapshot.key,

@@ -120,29 +120,27 @@ export function fileStorage(root: string): Storage & RangeSource {
       };
     },
 
-    async readRange(key: string, start: number, end: number) {
-      const path = pathOf(key);
+    async readRangeInto(key: string, start: number, into: Uint8Array, at: { filled: number }) {
       let file: Deno.FsFile;
       try {
-        file = await Deno.open(path, { read: true });
+        file = await Deno.open(pathOf(key), { read: true });
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) throw integrityError(key, "object is missing");
         throw err;
       }
-      return (async function* () {
-        try {
-          await file.seek(start, Deno.SeekMode.Start);
-          for (let at = start; at < end;) {
-            const buf = new Uint8Array(Math.min(1 << 20, end - at));
-            const n = await file.read(buf);
-            if (n === null) return;
-            at += n;
-            yield buf.subarray(0, n);
-          }
-        } finally {
-          file.close();
+      try {
+        await file.seek(start + at.filled, Deno.SeekMode.Start);
+        while (at.filled < into.byteLength) {
+          const n = await file.read(into.subarray(at.filled));
+          if (n === null) break;
+          at.filled += n;
         }
-      })();
+      } finally {
+        file.close();
+      }
+      if (at.filled < into.byteLength) {
+        throw integrityError(key, "object is truncated", `${start + into.byteLength} bytes`);
+      }
     },
 
     async head(key: string): Promise<ObjectInfo | null> {

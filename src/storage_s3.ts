@@ -23,6 +23,7 @@ import { integrityError, WalsyncError } from "./errors.ts";
 import { hashingStream, sha256Hex } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
 import { type RangeSource, ResumableError } from "./transfer/download.ts";
+import { fetchEnabled, type FetchTarget, objectUrl, readRangeInto } from "./transfer/s3_fetch.ts";
 import { uploadMultipart } from "./transfer/multipart.ts";
 import { backoff, reportRetry } from "./transfer/retry.ts";
 
@@ -429,6 +430,54 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   });
 
   const fullKey = (key: string): string => base + key;
+  const fetchTarget: FetchTarget = {
+    endpoint,
+    region,
+    bucket,
+    credentials: () => client.config.credentials(),
+  };
+
+  /** A range through the SDK (when the fetch path is off or cannot address the bucket). */
+  async function readRangeSdk(
+    key: string,
+    start: number,
+    into: Uint8Array,
+    at: { filled: number },
+  ): Promise<void> {
+    const end = start + into.byteLength;
+    const out = await client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: fullKey(key),
+        Range: `bytes=${start + at.filled}-${end - 1}`,
+      }),
+    );
+    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    if (out.ContentLength !== end - start - at.filled || body === undefined) {
+      body?.destroy?.();
+      throw integrityError(
+        key,
+        "storage answered a range request with another length",
+        `${end - start - at.filled} bytes`,
+        `${out.ContentLength ?? 0} bytes`,
+      );
+    }
+    // The SDK's Node body is read directly (no web-stream wrapper per chunk); a range is at
+    // most a few MiB, so reading ahead without backpressure stays bounded.
+    try {
+      for await (const chunk of body) {
+        if (at.filled + chunk.byteLength > into.byteLength) {
+          throw integrityError(key, "storage sent more bytes than the range asked for");
+        }
+        into.set(chunk, at.filled);
+        at.filled += chunk.byteLength;
+      }
+    } catch (err) {
+      if (err instanceof WalsyncError) throw err;
+      const code = networkCode(err);
+      throw new ResumableError(code ? networkReasons[code] ?? code : "connection dropped");
+    }
+  }
   const context = (action: string): ErrorContext => ({ bucket, where, region, action });
 
   async function deleteKeys(keys: string[]): Promise<void> {
@@ -633,40 +682,19 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       };
     },
 
-    async readRange(key: string, start: number, end: number) {
-      let out;
+    async readRangeInto(key: string, start: number, into: Uint8Array, at: { filled: number }) {
+      const url = fetchEnabled() ? objectUrl(fetchTarget, fullKey(key)) : null;
       try {
-        out = await client.send(
-          new GetObjectCommand({
-            Bucket: bucket,
-            Key: fullKey(key),
-            Range: `bytes=${start}-${end - 1}`,
-          }),
-        );
+        if (url) {
+          await readRangeInto(fetchTarget, url, start, into, at, (why) => new ResumableError(why));
+        } else await readRangeSdk(key, start, into, at);
       } catch (err) {
+        if (err instanceof ResumableError || err instanceof WalsyncError) throw err;
         if (isNotFound(err)) throw integrityError(key, "object is missing");
-        throw toStorageError(err, context(`get "${key}"`));
+        const final = toStorageError(err, context(`get "${key}"`));
+        if (isRetryable(err)) throw new ResumableError(retryReasonOf(err), final);
+        throw final;
       }
-      const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
-      if (out.ContentLength !== end - start || body === undefined) {
-        body?.destroy?.();
-        throw integrityError(
-          key,
-          "storage answered a range request with another length",
-          `${end - start} bytes`,
-          `${out.ContentLength ?? 0} bytes`,
-        );
-      }
-      // The SDK's Node body is read directly: no web-stream wrapper per chunk. A range is at
-      // most a few MiB, so reading ahead without backpressure stays bounded.
-      return (async function* () {
-        try {
-          yield* body;
-        } catch (err) {
-          const code = networkCode(err);
-          throw new ResumableError(code ? networkReasons[code] ?? code : "connection dropped");
-        }
-      })();
     },
 
     async head(key: string): Promise<ObjectInfo | null> {

@@ -20,20 +20,30 @@ import {
   transferAttempts,
 } from "./retry.ts";
 
-/** A storage that can stream a byte range of an object (both built-in backends can). */
+/** A storage that can read a byte range of an object into a buffer (both built-in backends can). */
 export interface RangeSource {
   /**
-   * Streams bytes `[start, end)` of `key`. Errors while the body streams are
-   * {@link ResumableError}s (the range can be asked for again from where it stopped); errors
-   * of the request itself are `WalsyncError`s.
+   * Reads bytes `[start + at.filled, start + into.byteLength)` of `key` into `into` from
+   * `at.filled` on, advancing `at.filled` as bytes land. A body that stops early, or a
+   * failure worth another try (a dropped connection, a busy server), is a
+   * {@link ResumableError}: the caller asks again from `at.filled`. Anything else is a
+   * `WalsyncError`.
    */
-  readRange(key: string, start: number, end: number): Promise<AsyncIterable<Uint8Array>>;
+  readRangeInto(
+    key: string,
+    start: number,
+    into: Uint8Array,
+    at: { filled: number },
+  ): Promise<void>;
 }
 
-/** A body that stopped early (connection cut, reset, timed out): ask again from where it stopped. */
+/** A transfer that stopped early (connection cut, reset, busy server): ask again from where it stopped. */
 export class ResumableError extends Error {
-  /** Creates one with a short reason (a network code, never raw server text). */
-  constructor(reason: string) {
+  /**
+   * Creates one with a short reason (a network code, never raw server text) and the error to
+   * report if no further attempt succeeds.
+   */
+  constructor(reason: string, readonly final?: Error) {
     super(reason);
     this.name = "ResumableError";
   }
@@ -41,7 +51,7 @@ export class ResumableError extends Error {
 
 /** Whether `storage` can read ranges. */
 export function hasRanges(storage: Storage): storage is Storage & RangeSource {
-  return typeof (storage as Partial<RangeSource>).readRange === "function";
+  return typeof (storage as Partial<RangeSource>).readRangeInto === "function";
 }
 
 /** Where downloaded bytes go, in order. */
@@ -212,44 +222,33 @@ async function fetchRange(
   start: number,
   buf: Uint8Array,
 ): Promise<Uint8Array> {
-  let got = 0;
-  let resumes = 0;
-  while (got < buf.byteLength) {
+  const at = { filled: 0 };
+  for (let resumes = 0;; resumes++) {
     try {
-      const body = await storage.readRange(key, start + got, start + buf.byteLength);
-      for await (const chunk of body) {
-        if (got + chunk.byteLength > buf.byteLength) {
-          throw new BodyFailure(
-            integrityError(key, "storage sent more bytes than the range asked for"),
-          );
-        }
-        buf.set(chunk, got);
-        got += chunk.byteLength;
-      }
-      if (got < buf.byteLength) throw new ResumableError("body ended early");
+      await storage.readRangeInto(key, start, buf, at);
+      if (at.filled === buf.byteLength) return buf;
+      throw new ResumableError("body ended early");
     } catch (err) {
       if (!(err instanceof ResumableError)) throw err;
       if (resumes >= resumeAttempts) {
-        throw new WalsyncError(
+        throw err.final ?? new WalsyncError(
           "storage",
           `${key}: the connection dropped ${
             resumes + 1
           } times while downloading (${err.message}); check the network and retry`,
         );
       }
-      resumes++;
       reportRetry({
         op: "resume",
         key,
-        attempt: resumes + 1,
+        attempt: resumes + 2,
         of: resumeAttempts + 1,
-        from: start + got,
+        from: start + at.filled,
         reason: err.message,
       });
-      await backoff(resumes + 1);
+      await backoff(resumes + 2);
     }
   }
-  return buf;
 }
 
 /** One attempt over a plain `get` stream (storage without ranges): whole object, in order. */
