@@ -6,7 +6,7 @@
  * SQLite, snapshots or WAL segments; they move bytes and small string metadata.
  * @module
  */
-import type { PartDigests } from "./transfer/multipart.ts";
+import type { PartDigests } from "./transfer/parts.ts";
 
 /** Metadata stored with an object: lower-case keys, ASCII values (S3 user metadata rules). */
 export type Metadata = Record<string, string>;
@@ -34,7 +34,7 @@ export interface PutOptions {
   sha256: string;
   /** User metadata; must already contain `sha256`. */
   metadata: Metadata;
-  /** Per-part digests taken with `sha256` (multipart S3 uploads check each part against them). */
+  /** Per-part checksums taken with `sha256` (a multipart S3 upload sends each part with its own). */
   parts?: PartDigests;
 }
 

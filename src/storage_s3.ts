@@ -23,8 +23,16 @@ import { integrityError, WalsyncError } from "./errors.ts";
 import { hashingStream, sha256Hex } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
 import { type RangeSource, ResumableError } from "./transfer/download.ts";
-import { fetchEnabled, type FetchTarget, objectUrl, readRangeInto } from "./transfer/s3_fetch.ts";
-import { uploadMultipart } from "./transfer/multipart.ts";
+import {
+  fetchEnabled,
+  type FetchTarget,
+  objectUrl,
+  putAgents,
+  readRangeInto,
+  signedPut,
+} from "./transfer/s3_fetch.ts";
+import { type MultipartTarget, uploadMultipart } from "./transfer/multipart.ts";
+import { multipartThreshold } from "./transfer/parts.ts";
 import { backoff, reportRetry } from "./transfer/retry.ts";
 
 /** Options for {@link s3Storage}. */
@@ -47,7 +55,7 @@ export interface S3StorageOptions {
 
 const MiB = 1024 * 1024;
 /** Bodies up to this size go up in one PUT; larger ones use multipart. */
-export const singlePutLimit = 64 * MiB;
+export const singlePutLimit = multipartThreshold;
 /**
  * Bodies up to this size are read into memory, checked, and sent as bytes: a WAL segment is
  * usually a few KiB, and a Node stream wrapped around a web stream costs more than the body.
@@ -436,6 +444,30 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
     bucket,
     credentials: () => client.config.credentials(),
   };
+  const agents = putAgents(maxSockets);
+
+  /**
+   * Sends multipart parts through Deno's fetch (no SDK payload hash for the signature, no Node
+   * stream); undefined when the fetch path cannot address the bucket.
+   */
+  function partSender(key: string): MultipartTarget["sendPart"] {
+    const url = objectUrl(fetchTarget, fullKey(key));
+    if (url === null) return undefined;
+    return async (uploadId, partNumber, bytes, checksum) => {
+      const partUrl = new URL(url);
+      partUrl.searchParams.set("partNumber", String(partNumber));
+      partUrl.searchParams.set("uploadId", uploadId);
+      const headers = await signedPut(fetchTarget, agents, partUrl, {
+        "content-length": String(bytes.byteLength),
+        [`x-amz-checksum-${checksum.algorithm.toLowerCase()}`]: checksum.value,
+      }, bytes);
+      const etag = headers.etag;
+      if (typeof etag !== "string") {
+        throw { name: "MissingETag", message: "no ETag", $metadata: {} };
+      }
+      return etag;
+    };
+  }
 
   /** A range through the SDK (when the fetch path is off or cannot address the bucket). */
   async function readRangeSdk(
@@ -612,6 +644,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
         fail: (err, action) => toStorageError(err, context(action)),
         retryable: isRetryable,
         reason: retryReasonOf,
+        sendPart: fetchEnabled() ? partSender(key) : undefined,
       },
       body,
       put,
@@ -758,6 +791,8 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
 
     close(): void {
       client.destroy();
+      agents.http.destroy();
+      agents.https.destroy();
     },
   };
 }

@@ -1,12 +1,13 @@
 /**
  * S3 multipart upload driven by hand, so that each part can be sent again on its own.
  *
- * Parts are read from the body into reused buffers and sent with their SHA256
- * (`x-amz-checksum-sha256`), which the server checks on arrival: a part damaged in transit is
- * rejected and sent again from the same buffer, up to {@link transferAttempts} times, with
- * backoff. The whole body is hashed as it is read (unless the caller already proved the part
- * digests, see {@link PartDigests}) and the upload is completed only when it matches the
- * promised SHA256; otherwise it is aborted, so no object with wrong bytes ever appears.
+ * Parts are read from the body into reused buffers and sent with a checksum the server checks
+ * on arrival: a part damaged in transit is rejected and sent again from the same buffer, up to
+ * {@link transferAttempts} times, with backoff. With part checksums from the caller's pre-pass
+ * ({@link PartDigests}, CRC32) nothing is hashed here: the server proves each part equals what
+ * the pre-pass digested. Without them each part is sent with its SHA256 and the whole body is
+ * hashed as it is read; the upload is completed only when it matches the promised SHA256,
+ * otherwise it is aborted, so no object with wrong bytes ever appears.
  * @module
  */
 import {
@@ -16,33 +17,11 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { Buffer } from "node:buffer";
 import { createHash, type Hash } from "node:crypto";
 import type { WalsyncError } from "../errors.ts";
 import type { BodySource, PutOptions } from "../storage.ts";
+import { type PartDigests, partSizeFor } from "./parts.ts";
 import { backoff, reportRetry, transferAttempts } from "./retry.ts";
-
-const MiB = 1024 * 1024;
-/** Default part size; larger bodies grow it so that no upload needs more than 10,000 parts. */
-export const defaultPartSize = 16 * MiB;
-const maxParts = 10_000;
-
-/** The part size used for a body of `size` bytes. */
-export function partSizeFor(size: number): number {
-  return Math.max(defaultPartSize, Math.ceil(size / (maxParts - 1)));
-}
-
-/**
- * SHA256 of each part, computed by the caller in the same pass as the body's digest: the
- * server then checks every part against digests taken before the upload started, which
- * proves the uploaded bytes are the digested ones, and the body is not hashed again here.
- */
-export interface PartDigests {
-  /** Part size the digests were computed for (must equal `partSizeFor(size)`). */
-  partSize: number;
-  /** Hex SHA256 of each part, in order. */
-  sha256: string[];
-}
 
 /** What the upload needs from the storage it belongs to. */
 export interface MultipartTarget {
@@ -60,6 +39,22 @@ export interface MultipartTarget {
   retryable(err: unknown): boolean;
   /** A short reason for the retry's log line. */
   reason(err: unknown): string;
+  /**
+   * Sends a part some other way than the SDK (Deno's fetch); returns its ETag. Errors are
+   * shaped like the SDK's so that `retryable` and `fail` understand them.
+   */
+  sendPart?: (
+    uploadId: string,
+    partNumber: number,
+    bytes: Uint8Array,
+    checksum: PartChecksum,
+  ) => Promise<string>;
+}
+
+/** A part's checksum: its algorithm and its value as S3 writes it (base64). */
+export interface PartChecksum {
+  algorithm: "CRC32" | "SHA256";
+  value: string;
 }
 
 /** How the bytes that streamed differ from what was promised. */
@@ -68,27 +63,64 @@ export interface Mismatch {
   actual: string;
 }
 
-/** Reads exactly `buf.byteLength` bytes (fewer only at the end) from a reader with a carry-over. */
-async function fill(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  buf: Uint8Array,
-  carry: { bytes?: Uint8Array },
-): Promise<number> {
-  let filled = 0;
-  while (filled < buf.byteLength) {
-    let chunk = carry.bytes;
-    carry.bytes = undefined;
-    if (!chunk) {
-      const next = await reader.read();
-      if (next.done) break;
-      chunk = next.value;
-    }
-    const take = Math.min(chunk.byteLength, buf.byteLength - filled);
-    buf.set(chunk.subarray(0, take), filled);
-    filled += take;
-    if (take < chunk.byteLength) carry.bytes = chunk.subarray(take);
+/** Reads a body part by part: straight into the part buffer when the body is a byte stream. */
+interface PartReader {
+  /**
+   * Fills `buf` (fewer bytes only at the end of the body); returns the buffer holding them
+   * (a BYOB read hands back the same memory under a new object) and the byte count.
+   */
+  fill(buf: Uint8Array): Promise<{ buf: Uint8Array; n: number }>;
+  cancel(): void;
+}
+
+function partReader(stream: ReadableStream<Uint8Array>): PartReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // not a byte stream: copy its chunks
   }
-  return filled;
+  if (byob) {
+    const reader = byob;
+    return {
+      async fill(buf) {
+        // Each read detaches the buffer it was given; its bytes come back in a new object.
+        const size = buf.byteLength;
+        let view = buf;
+        let n = 0;
+        while (n < size) {
+          const next = await reader.read(new Uint8Array(view.buffer, n, size - n));
+          if (next.value) view = new Uint8Array(next.value.buffer as ArrayBuffer, 0, size);
+          if (next.done) break;
+          n += next.value!.byteLength;
+        }
+        return { buf: view, n };
+      },
+      cancel: () => void reader.cancel().catch(() => {}),
+    };
+  }
+  const reader = stream.getReader();
+  let carry: Uint8Array | undefined;
+  return {
+    async fill(buf) {
+      let n = 0;
+      while (n < buf.byteLength) {
+        let chunk = carry;
+        carry = undefined;
+        if (!chunk) {
+          const next = await reader.read();
+          if (next.done) break;
+          chunk = next.value;
+        }
+        const take = Math.min(chunk.byteLength, buf.byteLength - n);
+        buf.set(chunk.subarray(0, take), n);
+        n += take;
+        if (take < chunk.byteLength) carry = chunk.subarray(take);
+      }
+      return { buf, n };
+    },
+    cancel: () => void reader.cancel().catch(() => {}),
+  };
 }
 
 /**
@@ -103,10 +135,11 @@ export async function uploadMultipart(
 ): Promise<Mismatch | undefined> {
   const partSize = partSizeFor(put.size);
   const given = options.parts?.partSize === partSize ? options.parts : undefined;
+  const algorithm = given ? "CRC32" : "SHA256";
   const { client, bucket, fullKey } = target;
   let uploadId: string | undefined;
   // Opened first so that every way out below closes it (a file behind it, say).
-  const reader = body().getReader();
+  const reader = partReader(body());
   let readerDone = false;
   try {
     const created = await client.send(
@@ -115,25 +148,28 @@ export async function uploadMultipart(
         Key: fullKey,
         Metadata: put.metadata,
         ...target.encryption,
-        ChecksumAlgorithm: "SHA256",
+        ChecksumAlgorithm: algorithm,
       }),
     );
     uploadId = created.UploadId!;
   } catch (err) {
-    reader.cancel().catch(() => {});
+    reader.cancel();
     throw target.fail(err, `multipart put "${target.key}"`);
   }
   const inFlight = new Set<Promise<void>>();
   try {
     const whole: Hash | undefined = given ? undefined : createHash("sha256");
-    const parts: { PartNumber: number; ETag: string; ChecksumSHA256: string }[] = [];
+    const parts: {
+      PartNumber: number;
+      ETag: string;
+      ChecksumSHA256?: string;
+      ChecksumCRC32?: string;
+    }[] = [];
     const spare: Uint8Array[] = [];
-    const carry: { bytes?: Uint8Array } = {};
     let total = 0;
     let failed: unknown;
     for (let number = 1;; number++) {
-      const buf = spare.pop() ?? new Uint8Array(partSize);
-      const n = await fill(reader, buf, carry);
+      const { buf, n } = await reader.fill(spare.pop() ?? new Uint8Array(partSize));
       if (n === 0 && number > 1) break;
       const bytes = buf.subarray(0, n);
       total += n;
@@ -144,18 +180,18 @@ export async function uploadMultipart(
         });
       }
       whole?.update(bytes);
-      const digest = given ? given.sha256[number - 1] : createHash("sha256").update(bytes).digest(
-        "hex",
-      );
-      if (digest === undefined) {
+      const value = given
+        ? given.crc32[number - 1]
+        : createHash("sha256").update(bytes).digest("base64");
+      if (value === undefined) {
         return await abortWith(target, uploadId, {
           expected: `${put.sha256} (${put.size} bytes)`,
-          actual: `more than ${given!.sha256.length} parts`,
+          actual: `more than ${given!.crc32.length} parts`,
         });
       }
-      const checksum = Buffer.from(digest, "hex").toString("base64");
+      const checksum: PartChecksum = { algorithm, value };
       const task = sendPart(target, uploadId, number, bytes, checksum).then((etag) => {
-        parts.push({ PartNumber: number, ETag: etag, ChecksumSHA256: checksum });
+        parts.push({ PartNumber: number, ETag: etag, [`Checksum${algorithm}`]: value });
         spare.push(buf);
       }, (err) => {
         failed ??= err;
@@ -170,7 +206,9 @@ export async function uploadMultipart(
     await Promise.all(inFlight);
     if (failed !== undefined) throw failed;
     const actual = whole?.digest("hex") ?? put.sha256;
-    if (actual !== put.sha256 || total !== put.size) {
+    if (
+      actual !== put.sha256 || total !== put.size || (given && given.crc32.length !== parts.length)
+    ) {
       return await abortWith(target, uploadId, {
         expected: `${put.sha256} (${put.size} bytes)`,
         actual: `${actual} (${total} bytes)`,
@@ -192,7 +230,7 @@ export async function uploadMultipart(
     uploadId = undefined;
     return undefined;
   } finally {
-    if (!readerDone) reader.cancel().catch(() => {});
+    if (!readerDone) reader.cancel();
     await Promise.allSettled(inFlight);
     if (uploadId !== undefined) await abort(target, uploadId);
   }
@@ -204,10 +242,11 @@ async function sendPart(
   uploadId: string,
   number: number,
   bytes: Uint8Array,
-  checksum: string,
+  checksum: PartChecksum,
 ): Promise<string> {
   for (let attempt = 1;; attempt++) {
     try {
+      if (target.sendPart) return await target.sendPart(uploadId, number, bytes, checksum);
       const out = await target.client.send(
         new UploadPartCommand({
           Bucket: target.bucket,
@@ -216,7 +255,7 @@ async function sendPart(
           PartNumber: number,
           Body: bytes,
           ContentLength: bytes.byteLength,
-          ChecksumSHA256: checksum,
+          [`Checksum${checksum.algorithm}`]: checksum.value,
         }),
       );
       return out.ETag!;

@@ -1,11 +1,15 @@
 /**
- * The bulk-byte S3 requests (ranged GETs, part uploads) over Deno's `fetch`, signed with
- * SigV4 (`sigv4.ts`). Measured on 1 GiB from a loopback MinIO: ranged GETs read with a BYOB
- * reader straight into the caller's buffer take 0.4 CPU s, against 1.2 CPU s through the
- * SDK's Node HTTP layer (and 2-3x more under the small V8 semi-space the CLI runs with).
- * Set `WALSYNC_S3_FETCH=0` to send everything through the SDK instead.
+ * The bulk-byte S3 requests, signed with SigV4 (`sigv4.ts`) and sent without the SDK:
+ * ranged GETs over Deno's `fetch`, part uploads over `node:http(s)`. Measured on 1 GiB with a
+ * loopback MinIO: ranged GETs read with a BYOB reader straight into the caller's buffer take
+ * 0.4 CPU s, against 1.2 CPU s through the SDK's Node HTTP layer (and 2-3x more under the small
+ * V8 semi-space the CLI runs with); part PUTs 0.3 CPU s (the SDK also hashes each part to sign
+ * it). Set `WALSYNC_S3_FETCH=0` to send everything through the SDK instead.
  * @module
  */
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import https from "node:https";
 import { type SigningCredentials, signRequest, uriEncode } from "./sigv4.ts";
 
 /** Where and as whom the requests go. */
@@ -145,4 +149,67 @@ export async function readRangeInto(
     reader.releaseLock();
     await res.body?.cancel().catch(() => {});
   }
+}
+
+/** Keep-alive connections for {@link signedPut}; `destroy` them when the storage closes. */
+export interface PutAgents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+/** New keep-alive agents for part uploads. */
+export function putAgents(maxSockets = 16): PutAgents {
+  return {
+    http: new http.Agent({ keepAlive: true, maxSockets }),
+    https: new https.Agent({ keepAlive: true, maxSockets }),
+  };
+}
+
+/**
+ * A signed PUT of `body` through `node:http(s)`, which sends a byte array from where it lies:
+ * 1 GiB of 16 MiB parts took 0.3 CPU s this way against 1.9 s through `fetch` (which copies
+ * and re-chunks a request body). Returns the response headers; throws a {@link FetchError}.
+ */
+export async function signedPut(
+  target: FetchTarget,
+  agents: PutAgents,
+  url: URL,
+  headers: Record<string, string>,
+  body: Uint8Array,
+): Promise<http.IncomingHttpHeaders> {
+  const signed = signRequest({
+    method: "PUT",
+    url,
+    headers,
+    region: target.region,
+    credentials: await target.credentials(),
+  });
+  const secure = url.protocol === "https:";
+  return await new Promise((resolve, reject) => {
+    const request = (secure ? https : http).request(url, {
+      method: "PUT",
+      headers: { ...signed, host: url.host },
+      agent: secure ? agents.https : agents.http,
+    }, (res) => {
+      const chunks: Uint8Array[] = [];
+      res.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+      res.on("error", (err) => reject(networkError(err)));
+      res.on("end", () => {
+        const status = res.statusCode ?? 0;
+        if (status < 300) return resolve(res.headers);
+        const text = new TextDecoder().decode(Buffer.concat(chunks));
+        const code = /<Code>([^<]{1,64})<\/Code>/.exec(text)?.[1] ?? "Unknown";
+        reject(
+          {
+            name: code,
+            Code: code,
+            message: code,
+            $metadata: { httpStatusCode: status },
+          } satisfies FetchError,
+        );
+      });
+    });
+    request.on("error", (err) => reject(networkError(err)));
+    request.end(body);
+  });
 }
