@@ -10,7 +10,7 @@
 import { DatabaseSync } from "node:sqlite";
 
 /** Bytes SQLite may map (it caps this at its compile-time limit; the rest is read as usual). */
-const mapBytes = 1 << 40;
+const mapBytes = 2 ** 40;
 
 /** Runs `PRAGMA integrity_check` on `path` and returns its verdict (`ok`, or the problems). */
 export function integrityCheckMapped(path: string): string {
