@@ -207,8 +207,8 @@ async function rangedAttempt(
     }
     await writing;
   } catch (err) {
+    // Nothing may still write into the sink or the buffers once this attempt is over.
     await Promise.allSettled([writing, ...inFlight]);
-    if (err instanceof WalsyncError || err instanceof BodyFailure) throw err;
     throw err;
   }
   compare(key, promised, { sha256: hash.digest("hex"), size: done });

@@ -26,6 +26,8 @@ export interface SignedRequestInput {
   credentials: SigningCredentials;
   /** Signing time (tests pin it). */
   now?: Date;
+  /** Hex SHA256 of the body; `UNSIGNED-PAYLOAD` (the default) leaves the body out of the signature. */
+  payloadHash?: string;
 }
 
 /** S3's URI encoding: every byte except unreserved characters (and `/` in paths). */
@@ -51,11 +53,12 @@ export function signRequest(input: SignedRequestInput): Record<string, string> {
   const now = input.now ?? new Date();
   const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
   const day = amzDate.slice(0, 8);
+  const payloadHash = input.payloadHash ?? "UNSIGNED-PAYLOAD";
   const headers: Record<string, string> = {
     ...input.headers,
     host: input.url.host,
     "x-amz-date": amzDate,
-    "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+    "x-amz-content-sha256": payloadHash,
   };
   if (input.credentials.sessionToken) {
     headers["x-amz-security-token"] = input.credentials.sessionToken;
@@ -74,7 +77,7 @@ export function signRequest(input: SignedRequestInput): Record<string, string> {
     query,
     names.map((n) => `${n}:${lower[n]}\n`).join(""),
     names.join(";"),
-    "UNSIGNED-PAYLOAD",
+    payloadHash,
   ].join("\n");
   const scope = `${day}/${input.region}/s3/aws4_request`;
   const toSign = [
