@@ -12,12 +12,11 @@ import {
   lastKnownTxid,
   readCatalog,
 } from "./catalog.ts";
-import { parseDatabaseHeader } from "./database.ts";
+import { integrityCheck, parseDatabaseHeader } from "./database.ts";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
 import { readAllVerified, readObject } from "./object.ts";
-import { integrityCheckMapped } from "./transfer/check.ts";
 import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
 import { downloadVerified } from "./transfer/download.ts";
 import {
@@ -328,7 +327,7 @@ export async function applyPlan(
     await file.sync();
     file.close();
     open = false;
-    const verdict = integrityCheckMapped(temp);
+    const verdict = integrityCheck(temp);
     if (verdict !== "ok") {
       throw integrityError(
         plan.snapshot.key,
