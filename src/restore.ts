@@ -16,7 +16,7 @@ import { integrityCheck, parseDatabaseHeader } from "./database.ts";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
-import { readAllVerified, readObject } from "./object.ts";
+import { readAllVerified, readObject, type VerifiedRead } from "./object.ts";
 import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
 import { downloadVerified } from "./transfer/download.ts";
 import {
@@ -470,17 +470,29 @@ async function applySegmentOnce(
     ? expect.stopTxid - info.txidFirst + 1
     : undefined;
   const applier = createFrameApplier(file, info, stopAfter);
+  // Only a body not (yet) proven equal to its metadata's SHA256 may have been damaged on the
+  // way; a failure after the digest matched is the stored object itself, never retried.
+  let verified = false;
   try {
     let digest: { sha256: string; size: number };
     if (body.encoding === "identity") {
-      for await (const chunk of read.body) await applier.write(chunk);
+      const frameError = await applyStreaming(read, applier);
+      if (frameError) {
+        try {
+          read.finish();
+          verified = true;
+        } catch { /* the bytes differ from their digest: perhaps damaged in transit */ }
+        throw frameError;
+      }
       digest = read.finish();
     } else {
       // Nothing is decoded, let alone written, before the stored bytes' SHA256 matched.
       const stored = await readAllVerified(read);
       digest = stored;
+      verified = true;
       await applier.write(decodeSegment(segment.key, stored.bytes, body));
     }
+    verified = true;
     await applier.finish();
     return {
       sha256: digest.sha256,
@@ -489,16 +501,39 @@ async function applySegmentOnce(
     };
   } catch (err) {
     // Damaged frames stop the applier before the digest can be checked at the end.
-    if (err instanceof WalFormatError) {
-      throw new SegmentBodyFailure(
-        integrityError(segment.key, `WAL frames fail their checks: ${err.message}`),
-      );
+    const problem = err instanceof WalFormatError
+      ? integrityError(segment.key, `WAL frames fail their checks: ${err.message}`)
+      : err;
+    if (
+      !verified && problem instanceof WalsyncError &&
+      (problem.kind === "integrity" || problem.kind === "storage")
+    ) {
+      throw new SegmentBodyFailure(problem);
     }
-    if (err instanceof WalsyncError && (err.kind === "integrity" || err.kind === "storage")) {
-      throw new SegmentBodyFailure(err);
-    }
-    throw err;
+    throw problem;
   }
+}
+
+/**
+ * Streams a raw segment into the applier; once a frame fails its checks nothing more is
+ * applied, but the body is still read to its end so that its digest can tell damage in
+ * transit from a damaged object. Returns that frame error, if any.
+ */
+async function applyStreaming(
+  read: VerifiedRead,
+  applier: ReturnType<typeof createFrameApplier>,
+): Promise<WalFormatError | undefined> {
+  let frameError: WalFormatError | undefined;
+  for await (const chunk of read.body) {
+    if (frameError) continue;
+    try {
+      await applier.write(chunk);
+    } catch (err) {
+      if (!(err instanceof WalFormatError)) throw err;
+      frameError = err;
+    }
+  }
+  return frameError;
 }
 
 /** Throws unless a segment's metadata matches its key, its database and generation, and the page size. */

@@ -204,6 +204,8 @@ async function rangedAttempt(
       writing = sink.write(buf).then(() => {
         spare.push(new Uint8Array(buf.buffer));
       });
+      // Observed at the next turn; a failure meanwhile (a full disk) must not go unhandled.
+      writing.catch(() => {});
     }
     await writing;
   } catch (err) {
