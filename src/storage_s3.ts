@@ -33,6 +33,7 @@ import {
 } from "./transfer/s3_fetch.ts";
 import { type MultipartTarget, uploadMultipart } from "./transfer/multipart.ts";
 import { multipartThreshold } from "./transfer/parts.ts";
+import { streamedPut, streamedPutMax } from "./transfer/streamed_put.ts";
 import { backoff, reportRetry } from "./transfer/retry.ts";
 
 /** Options for {@link s3Storage}. */
@@ -447,7 +448,49 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   const agents = putAgents(maxSockets);
 
   /**
-   * Sends multipart parts through Deno's fetch (no SDK payload hash for the signature, no Node
+   * One streamed PUT of a large body with its pre-pass CRC32, sent again whole (bounded, with
+   * backoff) when the server rejects it as damaged or the connection fails.
+   */
+  async function putStreamed(
+    key: string,
+    url: URL,
+    body: BodySource,
+    put: PutOptions,
+    crc32: string,
+  ): Promise<Mismatch | undefined> {
+    const headers: Record<string, string> = { "x-amz-checksum-crc32": crc32 };
+    for (const [name, value] of Object.entries(put.metadata)) headers[`x-amz-meta-${name}`] = value;
+    if (options.sse) headers["x-amz-server-side-encryption"] = options.sse;
+    if (options.sse === "aws:kms" && options.sseKmsKeyId) {
+      headers["x-amz-server-side-encryption-aws-kms-key-id"] = options.sseKmsKeyId;
+    }
+    for (let attempt = 1;; attempt++) {
+      try {
+        const wrong = await streamedPut(fetchTarget, agents, url, headers, body, put.size);
+        if (wrong === undefined) return undefined;
+        return {
+          expected: `${put.sha256} (${put.size} bytes)`,
+          actual: wrong === "long" ? `more than ${put.size} bytes` : `fewer than ${put.size} bytes`,
+        };
+      } catch (err) {
+        if (err instanceof Error && !("$metadata" in err)) throw err; // the source failed
+        if (attempt >= putAttempts || !isRetryable(err)) {
+          throw toStorageError(err, context(`put "${key}"`));
+        }
+        reportRetry({
+          op: "upload",
+          key,
+          attempt: attempt + 1,
+          of: putAttempts,
+          reason: retryReasonOf(err),
+        });
+        await backoff(attempt + 1);
+      }
+    }
+  }
+
+  /**
+   * Sends multipart parts through node:http (no SDK payload hash for the signature, no Node
    * stream); undefined when the fetch path cannot address the bucket.
    */
   function partSender(key: string): MultipartTarget["sendPart"] {
@@ -656,7 +699,13 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
     location: `s3://${bucket}${prefix ? `/${prefix}` : ""}${endpoint ? ` at ${where}` : ""}`,
 
     async put(key: string, body: BodySource, put: PutOptions): Promise<void> {
-      const mismatch = put.size > singlePutLimit
+      const streamUrl = put.parts && put.size > singlePutLimit && put.size <= streamedPutMax() &&
+          fetchEnabled()
+        ? objectUrl(fetchTarget, fullKey(key))
+        : null;
+      const mismatch = streamUrl
+        ? await putStreamed(key, streamUrl, body, put, put.parts!.wholeCrc32)
+        : put.size > singlePutLimit
         ? await putMultipart(key, body, put)
         : put.size <= bufferedPutLimit
         ? await putBuffered(key, body, put)

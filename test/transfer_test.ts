@@ -61,8 +61,13 @@ function retryLines(stderr: string): string[] {
   return stderr.split("\n").filter((line) => / WARN retrying /.test(line));
 }
 
-async function snapshot(bucket: S3TestBucket, db: string) {
-  const r = await walsync(["snapshot", db, "--bucket", bucket.arg, "--json"], { env: bucket.env });
+/** Bodies over 64 MiB go up as one streamed PUT up to 5 GiB; this env sends them in parts. */
+const inParts = { WALSYNC_STREAMED_PUT_MAX: "0" };
+
+async function snapshot(bucket: S3TestBucket, db: string, env: Record<string, string> = {}) {
+  const r = await walsync(["snapshot", db, "--bucket", bucket.arg, "--json"], {
+    env: { ...bucket.env, ...env },
+  });
   assert.equal(r.code, 0, r.stderr);
   return { json: JSON.parse(r.stdout), stderr: r.stderr };
 }
@@ -81,9 +86,10 @@ async function assertSame(restored: string, source: string): Promise<void> {
 }
 
 for (
-  const [kind, mib, isPart] of [
-    ["single-part", 5, (e: Exchange) => !e.target.includes("uploadId=")],
-    ["multipart", 70, (e: Exchange) => e.target.includes("partNumber=")],
+  const [kind, mib, isPart, env] of [
+    ["single-part", 5, (e: Exchange) => !e.target.includes("uploadId="), {}],
+    ["streamed single-part", 70, (e: Exchange) => !e.target.includes("uploadId="), {}],
+    ["multipart", 70, (e: Exchange) => e.target.includes("partNumber="), inParts],
   ] as const
 ) {
   Deno.test(
@@ -99,7 +105,7 @@ for (
           action: "flip",
           match: (e) => isSnapshotPut(e) && isPart(e),
         });
-        const snap = await snapshot(via, db);
+        const snap = await snapshot(via, db, env);
         assert.equal(proxy.fired.length, 1, "the proxy damaged one body");
         assert.equal(snap.json.retries, 1, snap.stderr);
         const lines = retryLines(snap.stderr);
@@ -126,7 +132,7 @@ for (const [kind, mib] of [["single-part", 5], ["multipart", 70]] as const) {
       try {
         const dir = await workDir();
         const db = await database(dir, "app.db", mib);
-        await snapshot(direct, db);
+        await snapshot(direct, db, inParts);
         proxy.add({ direction: "response", action: "flip", match: isSnapshotGet, at: 0.7 });
         const out = join(dir, "restored.db");
         const r = await restore(via, "app.db", out);

@@ -29,6 +29,8 @@ export interface PartDigests {
   partSize: number;
   /** CRC32 of each part, base64 of its 4 big-endian bytes (as S3 expects it), in order. */
   crc32: string[];
+  /** CRC32 of the whole body, the same way (for a body sent in one streamed PUT). */
+  wholeCrc32: string;
 }
 
 /** A running CRC32 (zlib's, the polynomial S3 uses for `x-amz-checksum-crc32`). */
@@ -54,8 +56,10 @@ export function partChecksummer(partSize: number): {
   const crcs: string[] = [];
   let current = 0;
   let inPart = 0;
+  let whole = 0;
   return {
     update(bytes) {
+      whole = crc32(bytes, whole);
       let at = 0;
       while (at < bytes.byteLength) {
         const take = Math.min(partSize - inPart, bytes.byteLength - at);
@@ -71,7 +75,7 @@ export function partChecksummer(partSize: number): {
     },
     finish() {
       if (inPart > 0) crcs.push(crc32Base64(current));
-      return { partSize, crc32: crcs };
+      return { partSize, crc32: crcs, wholeCrc32: crc32Base64(whole) };
     },
   };
 }

@@ -213,3 +213,71 @@ export async function signedPut(
     request.end(body);
   });
 }
+
+/** Writes one piece of a streamed body; `wait` holds until the socket has taken it. */
+export type BodyWriter = (bytes: Uint8Array, flushed: () => void, wait: boolean) => Promise<void>;
+
+/**
+ * A signed PUT whose body `produce` writes piece by piece; `produce` returns false to abandon
+ * the request (nothing is stored: the connection is closed before the promised length).
+ * Resolves undefined once the server accepted; throws a {@link FetchError} otherwise.
+ */
+export async function signedPutStream(
+  target: FetchTarget,
+  agents: PutAgents,
+  url: URL,
+  headers: Record<string, string>,
+  produce: (write: BodyWriter) => Promise<boolean>,
+): Promise<undefined> {
+  const signed = signRequest({
+    method: "PUT",
+    url,
+    headers,
+    region: target.region,
+    credentials: await target.credentials(),
+  });
+  const secure = url.protocol === "https:";
+  let failed: FetchError | undefined;
+  const request = (secure ? https : http).request(url, {
+    method: "PUT",
+    headers: { ...signed, host: url.host },
+    agent: secure ? agents.https : agents.http,
+  });
+  const answered = new Promise<undefined>((resolve, reject) => {
+    request.on("response", (res) => {
+      const chunks: Uint8Array[] = [];
+      res.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+      res.on("error", (err) => reject(networkError(err)));
+      res.on("end", () => {
+        const status = res.statusCode ?? 0;
+        if (status < 300) return resolve(undefined);
+        const text = new TextDecoder().decode(Buffer.concat(chunks));
+        const code = /<Code>([^<]{1,64})<\/Code>/.exec(text)?.[1] ?? "Unknown";
+        reject({ name: code, Code: code, message: code, $metadata: { httpStatusCode: status } });
+      });
+    });
+    request.on("error", (err) => reject(failed ?? networkError(err)));
+  });
+  answered.catch(() => {});
+  const write: BodyWriter = (bytes, flushed, wait) =>
+    new Promise((resolve) => {
+      request.write(bytes, () => {
+        flushed();
+        if (wait) resolve();
+      });
+      if (!wait) resolve();
+    });
+  let complete: boolean;
+  try {
+    complete = await produce(write);
+  } catch (err) {
+    request.destroy();
+    throw err;
+  }
+  if (!complete) {
+    request.destroy();
+    return undefined;
+  }
+  request.end();
+  return await answered;
+}
