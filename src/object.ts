@@ -54,8 +54,9 @@ export async function putFileObject(
       return await putBytesObject(storage, key, bytes, metadata);
     }
   }
-  // A body that will go up in parts gets its part checksums in the same pass as its SHA256,
-  // so the upload itself hashes nothing (src/transfer/parts.ts).
+  // A large body gets its CRC32s (whole and per part) in the same pass as its SHA256: the
+  // server checks the upload against them, so the upload itself hashes nothing
+  // (src/transfer/parts.ts).
   const statSize = (await Deno.stat(path)).size;
   const parts = statSize > multipartThreshold ? partChecksummer(partSizeFor(statSize)) : undefined;
   const { sha256, size } = await hashFile(path, undefined, parts?.update);
