@@ -52,55 +52,58 @@ export function hashingStream(onBytes?: (total: number) => void): HashingStream 
 export const chunkSize = 1 << 20;
 
 /**
- * Opens a file as a stream of 1 MiB chunks, reading the next chunk while the consumer
- * handles the current one (this overlap is what gets hashing close to its limit).
+ * Opens a file as a byte stream. A BYOB reader gets the file's bytes read straight into its
+ * own buffer (an upload filling 16 MiB parts: no chunk allocated at all); a default reader
+ * gets fresh chunks of up to 1 MiB. The file is closed at the end, on error and on cancel.
  */
 export function fileStream(
   path: string,
   onBytes?: (total: number) => void,
 ): ReadableStream<Uint8Array> {
   let file: Deno.FsFile | undefined;
-  let pending: Promise<Uint8Array | null> | undefined;
   let total = 0;
-  const readChunk = async (): Promise<Uint8Array | null> => {
-    const buf = new Uint8Array(chunkSize);
-    let filled = 0;
-    while (filled < buf.length) {
-      const n = await file!.read(buf.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-    return filled === 0 ? null : buf.subarray(0, filled);
+  const close = () => {
+    file?.close();
+    file = undefined;
   };
-  return new ReadableStream<Uint8Array>({
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: chunkSize,
     async start() {
       file = await Deno.open(path, { read: true });
-      pending = readChunk();
     },
     async pull(controller) {
-      const chunk = await pending!;
-      if (chunk === null) {
-        file?.close();
-        file = undefined;
+      const request = controller.byobRequest!;
+      const view = request.view as Uint8Array;
+      let n: number | null;
+      try {
+        n = await file!.read(view);
+      } catch (err) {
+        close();
+        throw err;
+      }
+      if (n === null) {
+        close();
         controller.close();
+        request.respond(0);
         return;
       }
-      pending = readChunk();
-      total += chunk.byteLength;
+      total += n;
       onBytes?.(total);
-      controller.enqueue(chunk);
+      request.respond(n);
     },
-    cancel() {
-      file?.close();
-      file = undefined;
-    },
-  }, { highWaterMark: 0 });
+    cancel: close,
+  });
 }
 
-/** SHA256 and size of a file: two reads in flight into a ring of reused buffers. */
+/**
+ * SHA256 and size of a file: two reads in flight into a ring of reused buffers. `onChunk`
+ * sees every chunk in order, in the same pass (for per-part checksums, say).
+ */
 export async function hashFile(
   path: string,
   onBytes?: (total: number) => void,
+  onChunk?: (bytes: Uint8Array) => void,
 ): Promise<{ sha256: string; size: number }> {
   const ahead = 2;
   const count = ahead + 2;
@@ -134,6 +137,7 @@ export async function hashFile(
       if (n === 0) break;
       issue();
       hash.update(buf.subarray(0, n));
+      onChunk?.(buf.subarray(0, n));
       size += n;
       onBytes?.(size);
       if (n < chunkSize) break;

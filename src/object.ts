@@ -11,6 +11,7 @@ import { integrityError } from "./errors.ts";
 import { bytesStream, fileStream, hashFile, hashingStream, sha256Hex } from "./hash.ts";
 import { formatVersion, meta } from "./layout.ts";
 import type { Metadata, ObjectInfo, Storage } from "./storage.ts";
+import { multipartThreshold, partChecksummer, partSizeFor } from "./transfer/parts.ts";
 
 /** Digest and size of an object that was written. */
 export interface WrittenObject {
@@ -53,11 +54,17 @@ export async function putFileObject(
       return await putBytesObject(storage, key, bytes, metadata);
     }
   }
-  const { sha256, size } = await hashFile(path);
+  // A large body gets its CRC32s (whole and per part) in the same pass as its SHA256: the
+  // server checks the upload against them, so the upload itself hashes nothing
+  // (src/transfer/parts.ts).
+  const statSize = (await Deno.stat(path)).size;
+  const parts = statSize > multipartThreshold ? partChecksummer(partSizeFor(statSize)) : undefined;
+  const { sha256, size } = await hashFile(path, undefined, parts?.update);
   await storage.put(key, () => fileStream(path, onBytes), {
     size,
     sha256,
     metadata: withIntegrity(metadata, sha256, size),
+    parts: parts?.finish(),
   });
   return { key, sha256, size };
 }

@@ -16,7 +16,16 @@ import { integrityCheck, parseDatabaseHeader } from "./database.ts";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
 import { meta } from "./layout.ts";
-import { readAllVerified, readObject } from "./object.ts";
+import { readAllVerified, readObject, type VerifiedRead } from "./object.ts";
+import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
+import { downloadVerified } from "./transfer/download.ts";
+import {
+  backoff,
+  reportRetry,
+  retriesSoFar,
+  retryReason,
+  transferAttempts,
+} from "./transfer/retry.ts";
 import {
   decodeSegment,
   parseSegmentMetadata,
@@ -87,6 +96,8 @@ export interface RestoreResult {
   integrityCheck: string;
   /** Size of the restored file. */
   size: number;
+  /** Downloads fetched again and connections resumed (each logged on stderr); always set by a restore. */
+  retries?: number;
 }
 
 function describeTarget(target: RestoreTarget): string {
@@ -238,6 +249,7 @@ export async function applyPlan(
   options: Pick<RestoreOptions, "force" | "onBytes" | "cancelled"> = {},
 ): Promise<RestoreResult> {
   const temp = join(dirname(output), restoreTempName(output));
+  const retriesBefore = retriesSoFar();
   let done = 0;
   const report = (objectBytes: number) => options.onBytes?.(done + objectBytes, plan.bytes);
   const cancelled = () => {
@@ -245,23 +257,31 @@ export async function applyPlan(
       throw new WalsyncError("failure", "restore cancelled; nothing was written");
     }
   };
+  await checkFreeSpace(dirname(output), plan.bytes, "restore");
   const file = await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
   let open = true;
   try {
-    // Snapshot: stream to the temporary file, digest checked at the end.
-    const snap = await readObject(storage, plan.snapshot.key, report);
+    // Snapshot: ranges in parallel, hashed in order, written in large sequential writes;
+    // the digest is checked at the end and a damaged transfer fetched again.
     const head = new Uint8Array(100);
     let headFilled = 0;
-    for await (const chunk of snap.body) {
-      if (headFilled < 100) {
-        const take = Math.min(100 - headFilled, chunk.byteLength);
-        head.set(chunk.subarray(0, take), headFilled);
-        headFilled += take;
-      }
-      await writeAll(file, chunk);
-      cancelled();
-    }
-    const snapDigest = snap.finish();
+    const snap = await downloadVerified(storage, plan.snapshot.key, {
+      async write(chunk) {
+        if (headFilled < 100) {
+          const take = Math.min(100 - headFilled, chunk.byteLength);
+          head.set(chunk.subarray(0, take), headFilled);
+          headFilled += take;
+        }
+        await writeAll(file, chunk);
+        cancelled();
+      },
+      async reset() {
+        headFilled = 0;
+        await file.truncate(0);
+        await file.seek(0, Deno.SeekMode.Start);
+      },
+    }, { onBytes: report });
+    const snapDigest = { sha256: snap.sha256, size: snap.size };
     const header = parseDatabaseHeader(head.subarray(0, headFilled));
     if (!header) throw integrityError(plan.snapshot.key, "snapshot is not a SQLite database");
     const promisedPageSize = snap.info.metadata[meta.pageSize];
@@ -339,6 +359,7 @@ export async function applyPlan(
       bytes: done,
       integrityCheck: verdict,
       size,
+      retries: retriesSoFar() - retriesBefore,
     };
   } catch (err) {
     if (open) {
@@ -349,6 +370,7 @@ export async function applyPlan(
     for (const path of [temp, `${temp}-wal`, `${temp}-shm`, `${temp}-journal`]) {
       await Deno.remove(path).catch(() => {});
     }
+    if (isDiskFull(err)) throw await diskFullError(dirname(output), plan.bytes, "restore");
     throw err;
   }
 }
@@ -385,6 +407,42 @@ export async function applySegment(
   segment: CatalogObject,
   expect: SegmentExpectation,
 ): Promise<{ sha256: string; size: number; txid: number } | null> {
+  let lastProblem: string | undefined;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await applySegmentOnce(storage, file, segment, expect);
+    } catch (err) {
+      if (!(err instanceof SegmentBodyFailure)) throw err;
+      // Applying again from the start is safe: frames are whole pages at fixed offsets, and
+      // no frame is written before its checksum chain held. The same failure twice is the
+      // stored object, not the wire.
+      if (attempt >= transferAttempts || err.inner.message === lastProblem) throw err.inner;
+      lastProblem = err.inner.message;
+      reportRetry({
+        op: "download",
+        key: segment.key,
+        attempt: attempt + 1,
+        of: transferAttempts,
+        reason: retryReason(err.inner),
+      });
+      await backoff(attempt + 1);
+    }
+  }
+}
+
+/** A segment whose body failed (digest, size, frames, decoding, dropped connection): worth another try. */
+class SegmentBodyFailure extends Error {
+  constructor(readonly inner: Error) {
+    super(inner.message);
+  }
+}
+
+async function applySegmentOnce(
+  storage: Storage,
+  file: Deno.FsFile,
+  segment: CatalogObject,
+  expect: SegmentExpectation,
+): Promise<{ sha256: string; size: number; txid: number } | null> {
   const read = await readObject(storage, segment.key, expect.onBytes);
   let info: SegmentMeta;
   let body: SegmentBody;
@@ -412,17 +470,29 @@ export async function applySegment(
     ? expect.stopTxid - info.txidFirst + 1
     : undefined;
   const applier = createFrameApplier(file, info, stopAfter);
+  // Only a body not (yet) proven equal to its metadata's SHA256 may have been damaged on the
+  // way; a failure after the digest matched is the stored object itself, never retried.
+  let verified = false;
   try {
     let digest: { sha256: string; size: number };
     if (body.encoding === "identity") {
-      for await (const chunk of read.body) await applier.write(chunk);
+      const frameError = await applyStreaming(read, applier);
+      if (frameError) {
+        try {
+          read.finish();
+          verified = true;
+        } catch { /* the bytes differ from their digest: perhaps damaged in transit */ }
+        throw frameError;
+      }
       digest = read.finish();
     } else {
       // Nothing is decoded, let alone written, before the stored bytes' SHA256 matched.
       const stored = await readAllVerified(read);
       digest = stored;
+      verified = true;
       await applier.write(decodeSegment(segment.key, stored.bytes, body));
     }
+    verified = true;
     await applier.finish();
     return {
       sha256: digest.sha256,
@@ -431,11 +501,39 @@ export async function applySegment(
     };
   } catch (err) {
     // Damaged frames stop the applier before the digest can be checked at the end.
-    if (err instanceof WalFormatError) {
-      throw integrityError(segment.key, `WAL frames fail their checks: ${err.message}`);
+    const problem = err instanceof WalFormatError
+      ? integrityError(segment.key, `WAL frames fail their checks: ${err.message}`)
+      : err;
+    if (
+      !verified && problem instanceof WalsyncError &&
+      (problem.kind === "integrity" || problem.kind === "storage")
+    ) {
+      throw new SegmentBodyFailure(problem);
     }
-    throw err;
+    throw problem;
   }
+}
+
+/**
+ * Streams a raw segment into the applier; once a frame fails its checks nothing more is
+ * applied, but the body is still read to its end so that its digest can tell damage in
+ * transit from a damaged object. Returns that frame error, if any.
+ */
+async function applyStreaming(
+  read: VerifiedRead,
+  applier: ReturnType<typeof createFrameApplier>,
+): Promise<WalFormatError | undefined> {
+  let frameError: WalFormatError | undefined;
+  for await (const chunk of read.body) {
+    if (frameError) continue;
+    try {
+      await applier.write(chunk);
+    } catch (err) {
+      if (!(err instanceof WalFormatError)) throw err;
+      frameError = err;
+    }
+  }
+  return frameError;
 }
 
 /** Throws unless a segment's metadata matches its key, its database and generation, and the page size. */

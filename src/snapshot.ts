@@ -14,6 +14,7 @@ import { checkSourceDatabase, databaseError, readDatabaseHeader } from "./databa
 import { meta, newGenerationId, snapshotKey } from "./layout.ts";
 import { putFileObject } from "./object.ts";
 import type { Storage } from "./storage.ts";
+import { retriesSoFar } from "./transfer/retry.ts";
 
 /** What a snapshot wrote. */
 export interface SnapshotResult {
@@ -35,6 +36,8 @@ export interface SnapshotResult {
   pageCount: number;
   /** When it was taken. */
   created: string;
+  /** Uploads (or parts) sent again after the server rejected them or a connection failed. */
+  retries: number;
 }
 
 /** Options for {@link takeSnapshot}. */
@@ -67,6 +70,7 @@ export async function takeSnapshot(
 ): Promise<SnapshotResult> {
   await checkSourceDatabase(dbPath);
   const db = options.name ?? basename(dbPath);
+  const retriesBefore = retriesSoFar();
   const tempDir = await Deno.makeTempDir({ prefix: "walsync-snapshot-" });
   try {
     const copy = join(tempDir, "snapshot.db");
@@ -98,6 +102,7 @@ export async function takeSnapshot(
       pageSize: header.pageSize,
       pageCount,
       created,
+      retries: retriesSoFar() - retriesBefore,
     };
   } finally {
     await Deno.remove(tempDir, { recursive: true }).catch(() => {});

@@ -6,6 +6,7 @@
  * SQLite, snapshots or WAL segments; they move bytes and small string metadata.
  * @module
  */
+import type { PartDigests } from "./transfer/parts.ts";
 
 /** Metadata stored with an object: lower-case keys, ASCII values (S3 user metadata rules). */
 export type Metadata = Record<string, string>;
@@ -33,6 +34,8 @@ export interface PutOptions {
   sha256: string;
   /** User metadata; must already contain `sha256`. */
   metadata: Metadata;
+  /** Per-part checksums taken with `sha256` (a multipart S3 upload sends each part with its own). */
+  parts?: PartDigests;
 }
 
 /** A storage backend: S3 bucket (with optional prefix) or local directory. */

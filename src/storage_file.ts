@@ -11,12 +11,13 @@ import { syncDirectory } from "./durable.ts";
 import { integrityError, WalsyncError } from "./errors.ts";
 import { bytesStream, hashingStream } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+import type { RangeSource } from "./transfer/download.ts";
 
 const metaSuffix = ".meta.json";
 const tempMarker = ".walsync-tmp-";
 
 /** Opens a directory as storage. The directory is created on first write. */
-export function fileStorage(root: string): Storage {
+export function fileStorage(root: string): Storage & RangeSource {
   const pathOf = (key: string): string => {
     if (key.split("/").some((part) => part === ".." || part === "")) {
       throw new WalsyncError("usage", `invalid object key ${JSON.stringify(key)}`);
@@ -117,6 +118,29 @@ export function fileStorage(root: string): Storage {
         body: file.readable,
         info: { key, size: stat.size, metadata, lastModified: stat.mtime ?? undefined },
       };
+    },
+
+    async readRangeInto(key: string, start: number, into: Uint8Array, at: { filled: number }) {
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(pathOf(key), { read: true });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) throw integrityError(key, "object is missing");
+        throw err;
+      }
+      try {
+        await file.seek(start + at.filled, Deno.SeekMode.Start);
+        while (at.filled < into.byteLength) {
+          const n = await file.read(into.subarray(at.filled));
+          if (n === null) break;
+          at.filled += n;
+        }
+      } finally {
+        file.close();
+      }
+      if (at.filled < into.byteLength) {
+        throw integrityError(key, "object is truncated", `${start + into.byteLength} bytes`);
+      }
     },
 
     async head(key: string): Promise<ObjectInfo | null> {

@@ -17,12 +17,24 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { integrityError, WalsyncError } from "./errors.ts";
 import { hashingStream, sha256Hex } from "./hash.ts";
 import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+import { type RangeSource, ResumableError } from "./transfer/download.ts";
+import {
+  fetchEnabled,
+  type FetchTarget,
+  objectUrl,
+  putAgents,
+  readRangeInto,
+  signedPut,
+} from "./transfer/s3_fetch.ts";
+import { type MultipartTarget, uploadMultipart } from "./transfer/multipart.ts";
+import { multipartThreshold } from "./transfer/parts.ts";
+import { streamedPut, streamedPutMax } from "./transfer/streamed_put.ts";
+import { backoff, reportRetry } from "./transfer/retry.ts";
 
 /** Options for {@link s3Storage}. */
 export interface S3StorageOptions {
@@ -44,16 +56,13 @@ export interface S3StorageOptions {
 
 const MiB = 1024 * 1024;
 /** Bodies up to this size go up in one PUT; larger ones use multipart. */
-export const singlePutLimit = 64 * MiB;
-const partSize = 16 * MiB;
+export const singlePutLimit = multipartThreshold;
 /**
  * Bodies up to this size are read into memory, checked, and sent as bytes: a WAL segment is
  * usually a few KiB, and a Node stream wrapped around a web stream costs more than the body.
  */
 export const bufferedPutLimit = 1 * MiB;
 const queueSize = 4;
-// S3 allows at most 10,000 parts; beyond 160 GiB parts must grow to fit.
-const maxParts = 10_000;
 const maxSockets = 16;
 // A connect timeout of 2 s over 5 attempts keeps an unreachable endpoint to about 10 s.
 const connectionTimeoutMs = 2_000;
@@ -201,9 +210,34 @@ function toStorageError(err: unknown, ctx: ErrorContext): WalsyncError {
   return new WalsyncError("storage", `S3 ${ctx.action} failed at ${ctx.where}: ${what}${http}`);
 }
 
-/** Whether a failed single PUT is worth another try with a freshly opened body. */
+/**
+ * Codes of a body the server received damaged: its bytes did not match the checksum sent with
+ * it (AWS: BadDigest, InvalidDigest; MinIO: XAmzContentChecksumMismatch). Sending the same
+ * bytes again normally succeeds.
+ */
+const damagedInTransit = new Set([
+  "BadDigest",
+  "InvalidDigest",
+  "XAmzContentChecksumMismatch",
+  "XAmzContentSHA256Mismatch",
+  "IncompleteBody",
+]);
+
+/** A short, secret-free reason for a retry's log line: the error code and HTTP status. */
+function retryReasonOf(err: unknown): string {
+  const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  const code = safeCode(e.Code) ?? safeCode(e.name);
+  const status = e.$metadata?.httpStatusCode;
+  const net = networkCode(err);
+  if (net && status === undefined) return networkReasons[net] ?? net;
+  return `${code ?? "error"}${status !== undefined ? ` (HTTP ${status})` : ""}`;
+}
+
+/** Whether a failed PUT (or part) is worth another try with a freshly opened body. */
 function isRetryable(err: unknown): boolean {
   const e = (typeof err === "object" && err !== null ? err : {}) as SdkErrorLike;
+  const damaged = safeCode(e.Code) ?? safeCode(e.name);
+  if (damaged !== undefined && damagedInTransit.has(damaged)) return true;
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500 || status === 429;
   const code = safeCode(e.Code) ?? safeCode(e.name);
@@ -370,7 +404,7 @@ async function readChecked(
 }
 
 /** Opens an S3 bucket (and prefix) as storage. */
-export function s3Storage(options: S3StorageOptions): Storage {
+export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   const endpoint = options.endpoint || Deno.env.get("AWS_ENDPOINT_URL_S3") || undefined;
   const region = options.region || Deno.env.get("AWS_REGION") || "us-east-1";
   const bucket = options.bucket;
@@ -405,6 +439,120 @@ export function s3Storage(options: S3StorageOptions): Storage {
   });
 
   const fullKey = (key: string): string => base + key;
+  const fetchTarget: FetchTarget = {
+    endpoint,
+    region,
+    bucket,
+    credentials: () => client.config.credentials(),
+  };
+  const agents = putAgents(maxSockets);
+
+  /**
+   * One streamed PUT of a large body with its pre-pass CRC32, sent again whole (bounded, with
+   * backoff) when the server rejects it as damaged or the connection fails.
+   */
+  async function putStreamed(
+    key: string,
+    url: URL,
+    body: BodySource,
+    put: PutOptions,
+    crc32: string,
+  ): Promise<Mismatch | undefined> {
+    const headers: Record<string, string> = { "x-amz-checksum-crc32": crc32 };
+    for (const [name, value] of Object.entries(put.metadata)) headers[`x-amz-meta-${name}`] = value;
+    if (options.sse) headers["x-amz-server-side-encryption"] = options.sse;
+    if (options.sse === "aws:kms" && options.sseKmsKeyId) {
+      headers["x-amz-server-side-encryption-aws-kms-key-id"] = options.sseKmsKeyId;
+    }
+    for (let attempt = 1;; attempt++) {
+      try {
+        const wrong = await streamedPut(fetchTarget, agents, url, headers, body, put.size);
+        if (wrong === undefined) return undefined;
+        return {
+          expected: `${put.sha256} (${put.size} bytes)`,
+          actual: wrong === "long" ? `more than ${put.size} bytes` : `fewer than ${put.size} bytes`,
+        };
+      } catch (err) {
+        if (err instanceof Error && !("$metadata" in err)) throw err; // the source failed
+        if (attempt >= putAttempts || !isRetryable(err)) {
+          throw toStorageError(err, context(`put "${key}"`));
+        }
+        reportRetry({
+          op: "upload",
+          key,
+          attempt: attempt + 1,
+          of: putAttempts,
+          reason: retryReasonOf(err),
+        });
+        await backoff(attempt + 1);
+      }
+    }
+  }
+
+  /**
+   * Sends multipart parts through node:http (no SDK payload hash for the signature, no Node
+   * stream); undefined when the fetch path cannot address the bucket.
+   */
+  function partSender(key: string): MultipartTarget["sendPart"] {
+    const url = objectUrl(fetchTarget, fullKey(key));
+    if (url === null) return undefined;
+    return async (uploadId, partNumber, bytes, checksum) => {
+      const partUrl = new URL(url);
+      partUrl.searchParams.set("partNumber", String(partNumber));
+      partUrl.searchParams.set("uploadId", uploadId);
+      const headers = await signedPut(fetchTarget, agents, partUrl, {
+        "content-length": String(bytes.byteLength),
+        [`x-amz-checksum-${checksum.algorithm.toLowerCase()}`]: checksum.value,
+      }, bytes);
+      const etag = headers.etag;
+      if (typeof etag !== "string") {
+        throw { name: "MissingETag", message: "no ETag", $metadata: {} };
+      }
+      return etag;
+    };
+  }
+
+  /** A range through the SDK (when the fetch path is off or cannot address the bucket). */
+  async function readRangeSdk(
+    key: string,
+    start: number,
+    into: Uint8Array,
+    at: { filled: number },
+  ): Promise<void> {
+    const end = start + into.byteLength;
+    const out = await client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: fullKey(key),
+        Range: `bytes=${start + at.filled}-${end - 1}`,
+      }),
+    );
+    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    if (out.ContentLength !== end - start - at.filled || body === undefined) {
+      body?.destroy?.();
+      throw integrityError(
+        key,
+        "storage answered a range request with another length",
+        `${end - start - at.filled} bytes`,
+        `${out.ContentLength ?? 0} bytes`,
+      );
+    }
+    // The SDK's Node body is read directly (no web-stream wrapper per chunk); a range is at
+    // most a few MiB, so reading ahead without backpressure stays bounded.
+    try {
+      for await (const chunk of body) {
+        if (at.filled + chunk.byteLength > into.byteLength) {
+          throw integrityError(key, "storage sent more bytes than the range asked for");
+        }
+        into.set(chunk, at.filled);
+        at.filled += chunk.byteLength;
+      }
+    } catch (err) {
+      if (err instanceof WalsyncError) throw err;
+      const code = networkCode(err);
+      throw new ResumableError(code ? networkReasons[code] ?? code : "connection dropped");
+    }
+  }
   const context = (action: string): ErrorContext => ({ bucket, where, region, action });
 
   async function deleteKeys(keys: string[]): Promise<void> {
@@ -459,7 +607,14 @@ export function s3Storage(options: S3StorageOptions): Storage {
         if (attempt >= putAttempts || !isRetryable(err)) {
           throw toStorageError(err, context(`put "${key}"`));
         }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        reportRetry({
+          op: "upload",
+          key,
+          attempt: attempt + 1,
+          of: putAttempts,
+          reason: retryReasonOf(err),
+        });
+        await backoff(attempt + 1);
       }
     }
   }
@@ -501,51 +656,56 @@ export function s3Storage(options: S3StorageOptions): Storage {
         if (attempt >= putAttempts || !isRetryable(err)) {
           throw toStorageError(err, context(`put "${key}"`));
         }
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        reportRetry({
+          op: "upload",
+          key,
+          attempt: attempt + 1,
+          of: putAttempts,
+          reason: retryReasonOf(err),
+        });
+        await backoff(attempt + 1);
       }
     }
   }
 
-  /** Multipart upload in 16 MiB parts, 4 in flight: memory stays bounded whatever the size. */
-  async function putMultipart(
+  /**
+   * Multipart upload in 16 MiB parts, 4 in flight, each part checked by the server and sent
+   * again when it arrives damaged (src/transfer/multipart.ts): memory stays bounded.
+   */
+  function putMultipart(
     key: string,
     body: BodySource,
     put: PutOptions,
   ): Promise<Mismatch | undefined> {
-    // No abort hook needed: a failed body stream fails the Upload, which then aborts the
-    // multipart upload so no parts are left behind.
-    const guarded = guardedBody(body, put, () => {});
-    const upload = new Upload({
-      client,
-      params: {
-        Bucket: bucket,
-        Key: fullKey(key),
-        Body: guarded.stream,
-        Metadata: put.metadata,
-        ...encryption,
-        // Parts are buffers, so the SDK sends each part's SHA256 as a plain header and the
-        // server checks every part on arrival.
-        ChecksumAlgorithm: "SHA256",
+    return uploadMultipart(
+      {
+        client,
+        bucket,
+        fullKey: fullKey(key),
+        key,
+        encryption,
+        fail: (err, action) => toStorageError(err, context(action)),
+        retryable: isRetryable,
+        reason: retryReasonOf,
+        sendPart: fetchEnabled() ? partSender(key) : undefined,
       },
-      partSize: Math.max(partSize, Math.ceil(put.size / (maxParts - 1))),
-      queueSize,
-      leavePartsOnError: false,
-    });
-    try {
-      await upload.done();
-      return settle(guarded.failure());
-    } catch (err) {
-      guarded.release();
-      if (guarded.failure()) return settle(guarded.failure());
-      throw toStorageError(err, context(`multipart put "${key}"`));
-    }
+      body,
+      put,
+      { queueSize, parts: put.parts },
+    );
   }
 
   return {
     location: `s3://${bucket}${prefix ? `/${prefix}` : ""}${endpoint ? ` at ${where}` : ""}`,
 
     async put(key: string, body: BodySource, put: PutOptions): Promise<void> {
-      const mismatch = put.size > singlePutLimit
+      const streamUrl = put.parts && put.size > singlePutLimit && put.size <= streamedPutMax() &&
+          fetchEnabled()
+        ? objectUrl(fetchTarget, fullKey(key))
+        : null;
+      const mismatch = streamUrl
+        ? await putStreamed(key, streamUrl, body, put, put.parts!.wholeCrc32)
+        : put.size > singlePutLimit
         ? await putMultipart(key, body, put)
         : put.size <= bufferedPutLimit
         ? await putBuffered(key, body, put)
@@ -602,6 +762,21 @@ export function s3Storage(options: S3StorageOptions): Storage {
           lastModified: out.LastModified,
         },
       };
+    },
+
+    async readRangeInto(key: string, start: number, into: Uint8Array, at: { filled: number }) {
+      const url = fetchEnabled() ? objectUrl(fetchTarget, fullKey(key)) : null;
+      try {
+        if (url) {
+          await readRangeInto(fetchTarget, url, start, into, at, (why) => new ResumableError(why));
+        } else await readRangeSdk(key, start, into, at);
+      } catch (err) {
+        if (err instanceof ResumableError || err instanceof WalsyncError) throw err;
+        if (isNotFound(err)) throw integrityError(key, "object is missing");
+        const final = toStorageError(err, context(`get "${key}"`));
+        if (isRetryable(err)) throw new ResumableError(retryReasonOf(err), final);
+        throw final;
+      }
     },
 
     async head(key: string): Promise<ObjectInfo | null> {
@@ -665,6 +840,8 @@ export function s3Storage(options: S3StorageOptions): Storage {
 
     close(): void {
       client.destroy();
+      agents.http.destroy();
+      agents.https.destroy();
     },
   };
 }

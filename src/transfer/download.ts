@@ -1,0 +1,294 @@
+/**
+ * Checked downloads that survive damage in transit: an object is fetched in ranges, several
+ * in flight, hashed in order and handed to a sink in order (large sequential writes). A
+ * connection that drops in the middle of a range is resumed from the last byte received with
+ * a ranged request; a body whose SHA256 or size does not match its metadata is fetched again
+ * from the start, up to {@link transferAttempts} times. Damage that comes back identical on
+ * the next attempt is lasting (the stored object changed): that attempt's error is thrown.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { integrityError, WalsyncError } from "../errors.ts";
+import { promisedIntegrity } from "../object.ts";
+import type { ObjectInfo, Storage } from "../storage.ts";
+import {
+  backoff,
+  reportRetry,
+  resumeAttempts,
+  retriesSoFar,
+  retryReason,
+  transferAttempts,
+} from "./retry.ts";
+
+/** A storage that can read a byte range of an object into a buffer (both built-in backends can). */
+export interface RangeSource {
+  /**
+   * Reads bytes `[start + at.filled, start + into.byteLength)` of `key` into `into` from
+   * `at.filled` on, advancing `at.filled` as bytes land. A body that stops early, or a
+   * failure worth another try (a dropped connection, a busy server), is a
+   * {@link ResumableError}: the caller asks again from `at.filled`. Anything else is a
+   * `WalsyncError`.
+   */
+  readRangeInto(
+    key: string,
+    start: number,
+    into: Uint8Array,
+    at: { filled: number },
+  ): Promise<void>;
+}
+
+/** A transfer that stopped early (connection cut, reset, busy server): ask again from where it stopped. */
+export class ResumableError extends Error {
+  /**
+   * Creates one with a short reason (a network code, never raw server text) and the error to
+   * report if no further attempt succeeds.
+   */
+  constructor(reason: string, readonly final?: Error) {
+    super(reason);
+    this.name = "ResumableError";
+  }
+}
+
+/** Whether `storage` can read ranges. */
+export function hasRanges(storage: Storage): storage is Storage & RangeSource {
+  return typeof (storage as Partial<RangeSource>).readRangeInto === "function";
+}
+
+/** Where downloaded bytes go, in order. */
+export interface DownloadSink {
+  /** Takes the next bytes; the array may be reused once the promise settles. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Drops everything written so far (before a fresh attempt). */
+  reset(): Promise<void>;
+}
+
+/** Options for {@link downloadVerified}. */
+export interface DownloadOptions {
+  /** Called with the bytes of this object received and checked so far. */
+  onBytes?: (total: number) => void;
+  /** Bytes per ranged request (default 8 MiB). */
+  rangeSize?: number;
+  /** Ranged requests in flight (default 4). */
+  parallel?: number;
+}
+
+/** What a download delivered. */
+export interface Downloaded {
+  /** Key, size and metadata as storage reported them. */
+  info: ObjectInfo;
+  /** Hex SHA256 of the bytes (equal to the metadata's). */
+  sha256: string;
+  /** Byte count. */
+  size: number;
+  /** Retries and resumes this download needed. */
+  retries: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Marks an error of the body (not of the object's metadata): another attempt may succeed. */
+class BodyFailure extends Error {
+  constructor(readonly inner: unknown) {
+    super(inner instanceof Error ? inner.message : String(inner));
+  }
+}
+
+/**
+ * Downloads `key` into `sink`, checking its size and SHA256 against its metadata, retrying
+ * damaged bodies and resuming dropped connections. Throws an integrity error (exit 5) when the
+ * object stays damaged; `sink` then holds an unspecified prefix (write only to scratch files).
+ */
+export async function downloadVerified(
+  storage: Storage,
+  key: string,
+  sink: DownloadSink,
+  options: DownloadOptions = {},
+): Promise<Downloaded> {
+  const before = retriesSoFar();
+  let lastProblem: string | undefined;
+  for (let attempt = 1;; attempt++) {
+    if (attempt > 1) await sink.reset();
+    try {
+      const got = hasRanges(storage)
+        ? await rangedAttempt(storage, key, sink, options)
+        : await streamedAttempt(storage, key, sink, options);
+      return { ...got, retries: retriesSoFar() - before };
+    } catch (err) {
+      if (!(err instanceof BodyFailure)) throw err;
+      const problem = err.inner instanceof Error ? err.inner.message : String(err.inner);
+      // The same wrong digest twice is the stored object, not the wire.
+      if (attempt >= transferAttempts || problem === lastProblem) throw err.inner;
+      lastProblem = problem;
+      reportRetry({
+        op: "download",
+        key,
+        attempt: attempt + 1,
+        of: transferAttempts,
+        reason: retryReason(err.inner),
+      });
+      await backoff(attempt + 1);
+    }
+  }
+}
+
+/** Size check before any byte moves: metadata and storage must agree. */
+function checkedSize(info: ObjectInfo): { sha256: string; size: number } {
+  const promised = promisedIntegrity(info);
+  if (info.size !== promised.size) {
+    throw integrityError(
+      info.key,
+      info.size < promised.size ? "object is truncated" : "object is longer than its metadata says",
+      `${promised.size} bytes`,
+      `${info.size} bytes`,
+    );
+  }
+  return promised;
+}
+
+function compare(key: string, promised: { sha256: string; size: number }, got: {
+  sha256: string;
+  size: number;
+}): void {
+  if (got.size !== promised.size) {
+    throw new BodyFailure(
+      integrityError(
+        key,
+        got.size < promised.size ? "object is truncated" : "object size differs",
+        `${promised.size} bytes`,
+        `${got.size} bytes`,
+      ),
+    );
+  }
+  if (got.sha256 !== promised.sha256) {
+    throw new BodyFailure(integrityError(key, "SHA256 mismatch", promised.sha256, got.sha256));
+  }
+}
+
+/** One attempt over ranges: `parallel` requests in flight, consumed and written in order. */
+async function rangedAttempt(
+  storage: Storage & RangeSource,
+  key: string,
+  sink: DownloadSink,
+  options: DownloadOptions,
+): Promise<Omit<Downloaded, "retries">> {
+  const info = await storage.head(key);
+  if (info === null) throw integrityError(key, "object is missing");
+  const promised = checkedSize(info);
+  const rangeSize = options.rangeSize ?? 8 * MiB;
+  const parallel = options.parallel ?? 4;
+  const size = promised.size;
+  const count = Math.ceil(size / rangeSize);
+  const spare: Uint8Array[] = [];
+  const inFlight: Promise<Uint8Array>[] = [];
+  const issue = (index: number): void => {
+    if (index >= count) return;
+    const start = index * rangeSize;
+    const length = Math.min(rangeSize, size - start);
+    const buf = spare.pop()?.subarray(0, length) ?? new Uint8Array(rangeSize).subarray(0, length);
+    const p = fetchRange(storage, key, start, buf);
+    p.catch(() => {}); // observed when its turn comes; a failure elsewhere must not crash
+    inFlight.push(p);
+  };
+  const hash = createHash("sha256");
+  let done = 0;
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (let i = 0; i < parallel; i++) issue(i);
+    for (let index = 0; index < count; index++) {
+      const buf = await inFlight.shift()!;
+      issue(index + parallel);
+      hash.update(buf);
+      done += buf.byteLength;
+      options.onBytes?.(done);
+      await writing;
+      writing = sink.write(buf).then(() => {
+        spare.push(new Uint8Array(buf.buffer));
+      });
+      // Observed at the next turn; a failure meanwhile (a full disk) must not go unhandled.
+      writing.catch(() => {});
+    }
+    await writing;
+  } catch (err) {
+    // Nothing may still write into the sink or the buffers once this attempt is over.
+    await Promise.allSettled([writing, ...inFlight]);
+    throw err;
+  }
+  compare(key, promised, { sha256: hash.digest("hex"), size: done });
+  return { info, sha256: promised.sha256, size: done };
+}
+
+/** Fills `buf` with bytes from `start`, resuming from the last byte received when the body stops. */
+async function fetchRange(
+  storage: RangeSource,
+  key: string,
+  start: number,
+  buf: Uint8Array,
+): Promise<Uint8Array> {
+  const at = { filled: 0 };
+  for (let resumes = 0;; resumes++) {
+    try {
+      await storage.readRangeInto(key, start, buf, at);
+      if (at.filled === buf.byteLength) return buf;
+      throw new ResumableError("body ended early");
+    } catch (err) {
+      if (!(err instanceof ResumableError)) throw err;
+      if (resumes >= resumeAttempts) {
+        throw err.final ?? new WalsyncError(
+          "storage",
+          `${key}: the connection dropped ${
+            resumes + 1
+          } times while downloading (${err.message}); check the network and retry`,
+        );
+      }
+      reportRetry({
+        op: "resume",
+        key,
+        attempt: resumes + 2,
+        of: resumeAttempts + 1,
+        from: start + at.filled,
+        reason: err.message,
+      });
+      await backoff(resumes + 2);
+    }
+  }
+}
+
+/** One attempt over a plain `get` stream (storage without ranges): whole object, in order. */
+async function streamedAttempt(
+  storage: Storage,
+  key: string,
+  sink: DownloadSink,
+  options: DownloadOptions,
+): Promise<Omit<Downloaded, "retries">> {
+  const { body, info } = await storage.get(key);
+  let promised: { sha256: string; size: number };
+  try {
+    promised = promisedIntegrity(info);
+  } catch (err) {
+    await body.cancel().catch(() => {});
+    throw err;
+  }
+  const hash = createHash("sha256");
+  let done = 0;
+  try {
+    for await (const chunk of body) {
+      if (done + chunk.byteLength > promised.size) {
+        throw integrityError(
+          key,
+          "object is longer than its metadata says",
+          `${promised.size} bytes`,
+          `more than ${promised.size} bytes`,
+        );
+      }
+      hash.update(chunk);
+      done += chunk.byteLength;
+      options.onBytes?.(done);
+      await sink.write(chunk);
+    }
+  } catch (err) {
+    if (err instanceof WalsyncError && err.kind === "integrity") throw new BodyFailure(err);
+    throw err;
+  }
+  compare(key, promised, { sha256: hash.digest("hex"), size: done });
+  return { info, sha256: promised.sha256, size: done };
+}
