@@ -7,9 +7,11 @@
 import { openBucket } from "./bucket.ts";
 import type { WalsyncConfig } from "./config.ts";
 import type { DrillResult } from "./drill.ts";
+import { signingKeyFrom } from "./history/sign.ts";
 import { type Logger, withFields } from "./log.ts";
 import { type Metric, serveMetrics } from "./metrics.ts";
 import type { Storage } from "./storage.ts";
+import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
 
 /** How often retention runs for each database and replica. */
@@ -120,7 +122,9 @@ export async function runService(
   config: WalsyncConfig,
   logger: Logger,
   signal: AbortSignal,
+  options: { takeover?: boolean } = {},
 ): Promise<boolean> {
+  const held: HistoryWriter[] = [];
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
   const storages = new Map<string, Storage>();
@@ -143,7 +147,23 @@ export async function runService(
         logger,
         config.databases.some((d) => d.replicas.length > 1) ? { replica: storage.location } : {},
       );
+      // One writer per database and destination: a second watch refuses here, naming the holder.
+      const history = createHistoryWriter(storage, db.name, {
+        logger: log,
+        takeover: options.takeover,
+        signing: signingKeyFrom(config.signingKey),
+      });
+      try {
+        await history.acquire();
+      } catch (err) {
+        await Promise.all(held.map((h) => h.release()));
+        await metrics?.close();
+        for (const s of storages.values()) s.close();
+        throw err;
+      }
+      held.push(history);
       const watcher = createWatcher(db.path, storage, limiter, {
+        history,
         syncIntervalMs: db.syncIntervalMs,
         snapshotIntervalMs: db.snapshotIntervalMs,
         checkpointBytes: db.checkpointBytes,

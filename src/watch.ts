@@ -16,9 +16,9 @@
  */
 import { basename, join, resolve } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
-import { nextTxid } from "./catalog.ts";
 import { databaseError, readDatabaseHeader } from "./database.ts";
 import { WalsyncError } from "./errors.ts";
+import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { meta, newGenerationId, snapshotKey, walSegmentKey } from "./layout.ts";
 import type { Logger } from "./log.ts";
 import { sha256Hex } from "./hash.ts";
@@ -47,6 +47,8 @@ export interface WatchOptions {
   maxConcurrentUploads: number;
   /** Where events go. */
   logger: Logger;
+  /** The lease, txids and head of this database's history (issue 11); made here when absent. */
+  history?: HistoryWriter;
 }
 
 /** Defaults for {@link WatchOptions}. */
@@ -259,6 +261,8 @@ export function createWatcher(
   const dbPath = resolve(path);
   const walPath = `${dbPath}-wal`;
   const logger = options.logger;
+  // History hook (src/history/writer.ts): lease, txids from the head, head after each batch.
+  const history = options.history ?? createHistoryWriter(storage, name, { logger });
   let conns: Connections | null = null;
   let lineage: Lineage | null = null;
   let pendingReason = "started";
@@ -424,21 +428,29 @@ export function createWatcher(
       await backup(c.readers[0], copy, { rate: -1 });
       const dbHeader = await readDatabaseHeader(copy);
       const size = (await Deno.stat(copy)).size;
-      // Never below a txid this process already used: segments of the previous generation
-      // may still be on their way (flushed first, but a listing can lag).
-      const txid = Math.max(await nextTxid(storage, name), highestTxid + 1);
+      // History hook: the txid follows the head (never below one this process used), and
+      // the snapshot links to the object the head named.
+      const start = await history.startGeneration(highestTxid + 1);
+      const txid = start.txid;
       const key = snapshotKey(name, generation, txid);
-      const written = await limiter.run(() =>
-        putFileObject(storage, key, copy, {
-          [meta.kind]: "snapshot",
-          [meta.db]: name,
-          [meta.generation]: generation,
-          [meta.txid]: String(txid),
-          [meta.created]: new Date().toISOString(),
-          [meta.pageSize]: String(dbHeader.pageSize),
-          [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
-        })
+      const written = await limiter.run(async () =>
+        putFileObject(
+          storage,
+          key,
+          copy,
+          await history.signFile(key, copy, {
+            ...start.metadata,
+            [meta.kind]: "snapshot",
+            [meta.db]: name,
+            [meta.generation]: generation,
+            [meta.txid]: String(txid),
+            [meta.created]: new Date().toISOString(),
+            [meta.pageSize]: String(dbHeader.pageSize),
+            [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
+          }),
+        )
       );
+      await history.advance({ txid, key, sha256: written.sha256 }); // history hook
       stats.bytesUploaded += written.size;
       stats.objectsUploaded++;
       lineage = {
@@ -565,11 +577,13 @@ export function createWatcher(
       });
       Object.assign(metadata, encoded.metadata);
       const body = encoded.body;
-      pending.push({ key, body, metadata, txidLast });
+      const sha256 = sha256Hex(body);
+      // History hook: signed when a signing key is set (a no-op otherwise).
+      pending.push({ key, body, metadata: history.sign(key, { ...metadata, sha256 }), txidLast });
       frames += read.frameCount;
       l.position = read.end;
       l.txid = txidLast;
-      l.prevSha256 = sha256Hex(body);
+      l.prevSha256 = sha256;
       highestTxid = Math.max(highestTxid, txidLast);
       if (!read.more) {
         // Read to the end of the file as it was at `stamp`.
@@ -583,6 +597,7 @@ export function createWatcher(
 
   /** Uploads the sealed segments in order. Returns true when none is left. */
   async function flush(): Promise<boolean> {
+    let last: { txid: number; key: string; sha256: string } | undefined;
     while (pending.length > 0) {
       const next = pending[0];
       const written = await limiter.run(() =>
@@ -592,7 +607,9 @@ export function createWatcher(
       stats.bytesUploaded += written.size;
       stats.objectsUploaded++;
       shippedTxid = next.txidLast;
+      last = { txid: next.txidLast, key: next.key, sha256: written.sha256 };
     }
+    if (last) await history.advance(last); // history hook: the head follows each batch
     return true;
   }
 
@@ -745,6 +762,7 @@ export function createWatcher(
         return soon();
       }
       nextSyncAt = Date.now() + options.syncIntervalMs;
+      await history.renewIfDue(); // history hook: keep the lease
       let dbChanged = false;
       if (lineage && conns) {
         const dbStamp = await stampOf(dbPath);
@@ -860,6 +878,7 @@ export function createWatcher(
       }
       closeConnections(conns);
       conns = null;
+      await history.release(); // history hook
       return shipped;
     },
   };
