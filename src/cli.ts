@@ -54,7 +54,11 @@ function printRestored(result: RestoreResult, replica?: string): void {
     } objects, ${formatBytes(result.bytes)})${from}`,
   );
   out(`✓ integrity_check: ${result.integrityCheck}`);
-  out(historyLine(result));
+  out(historyLine({
+    format: result.format ?? 2,
+    signed: result.signed ?? false,
+    signatureChecked: result.signatureChecked ?? false,
+  }));
   out(
     `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
       formatBytes(result.size)

@@ -91,11 +91,11 @@ export interface RestoreResult {
   /** Size of the restored file. */
   size: number;
   /** 3 when restored from a history anchored by its head, 2 for an older bucket. */
-  format: 2 | 3;
-  /** Whether the history is signed, and whether its signatures were checked (a key was set). */
-  signed: boolean;
-  /** Whether signatures were checked. */
-  signatureChecked: boolean;
+  format?: 2 | 3;
+  /** Whether the history is signed. */
+  signed?: boolean;
+  /** Whether signatures were checked (a signing key was set). */
+  signatureChecked?: boolean;
 }
 
 function describeTarget(target: RestoreTarget): string {

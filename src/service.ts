@@ -197,7 +197,13 @@ export async function runService(
           await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
           while (!signal.aborted) {
             try {
-              const result = await applyRetention(storage, db.name, db.retentionMs);
+              const result = await applyRetention(
+                storage,
+                db.name,
+                db.retentionMs,
+                Date.now(),
+                history,
+              );
               if (result.skipped) {
                 log.log("WARN", "retention skipped", { db: db.name, reason: result.skipped });
               } else if (result.generations > 0) {
