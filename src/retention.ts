@@ -5,7 +5,7 @@
  */
 import { type DatabaseCatalog, type Generation } from "./catalog.ts";
 import { readHistory } from "./history/read.ts";
-import type { HistoryWriter } from "./history/writer.ts";
+import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { readObject } from "./object.ts";
 import type { Storage } from "./storage.ts";
 
@@ -52,7 +52,11 @@ export interface RetentionResult {
   skipped?: string;
 }
 
-/** Applies retention to one database in `storage`. */
+/**
+ * Applies retention to one database in `storage`. In a format 3 bucket the head's `base`
+ * moves first, by the lease holder: `writer` when watch runs it, else this call takes the
+ * lease for the moment (and refuses, naming the holder, while a watch holds it).
+ */
 export async function applyRetention(
   storage: Storage,
   db: string,
@@ -69,13 +73,10 @@ export async function applyRetention(
   const stale = history.unreached.filter((o) =>
     !o.key.includes(`/${live}/`) && (o.lastModified?.getTime() ?? nowMs) < nowMs - windowMs
   ).map((o) => o.key);
-  if (history.format === 3 && plan.remove.length > 0) {
-    if (!writer) return { generations: 0, objects: 0, skipped: "not the lease holder" };
-    // The head's base moves first: an interrupted run leaves unreached objects, not a broken history.
-    await writer.setBase(plan.base!.id);
+  if (plan.remove.length === 0 || !plan.base) {
+    if (stale.length > 0) await storage.delete(stale);
+    return { generations: 0, objects: stale.length };
   }
-  if (stale.length > 0 && plan.remove.length === 0) await storage.delete(stale);
-  if (plan.remove.length === 0 || !plan.base) return { generations: 0, objects: stale.length };
   // Nothing is deleted unless the generation that replaces them as the window's start is sound.
   const snapshot = plan.base.snapshots[0];
   try {
@@ -90,6 +91,17 @@ export async function applyRetention(
         err instanceof Error ? err.message : err
       }); kept everything`,
     };
+  }
+  if (history.format === 3) {
+    // The head's base moves first: an interrupted run leaves unreached objects, never a
+    // history whose links lead to nothing.
+    const holder = writer ?? createHistoryWriter(storage, db);
+    try {
+      await holder.acquire();
+      await holder.setBase(plan.base.id);
+    } finally {
+      if (!writer) await holder.release();
+    }
   }
   // Segments before snapshots: an interrupted run leaves a shorter, not a broken-looking, history.
   const keys = [

@@ -5,6 +5,7 @@
  * @module
  */
 import { openBucket } from "./bucket.ts";
+import { WalsyncError } from "./errors.ts";
 import type { WalsyncConfig } from "./config.ts";
 import type { DrillResult } from "./drill.ts";
 import { signingKeyFrom } from "./history/sign.ts";
@@ -156,10 +157,19 @@ export async function runService(
       try {
         await history.acquire();
       } catch (err) {
-        await Promise.all(held.map((h) => h.release()));
-        await metrics?.close();
-        for (const s of storages.values()) s.close();
-        throw err;
+        // Storage trouble is retried by the watcher (it takes the lease before its first
+        // snapshot); a lease held by another process refuses the start.
+        if (err instanceof WalsyncError && err.kind === "storage") {
+          log.log("ERROR", "could not take the lease yet; will retry", {
+            db: db.name,
+            error: err.message,
+          });
+        } else {
+          await Promise.all(held.map((h) => h.release()));
+          await metrics?.close();
+          for (const s of storages.values()) s.close();
+          throw err;
+        }
       }
       held.push(history);
       const watcher = createWatcher(db.path, storage, limiter, {

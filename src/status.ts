@@ -86,7 +86,8 @@ export async function bucketStatus(
     const snapshots = catalog.generations.flatMap((g) => g.snapshots);
     const lastSnap = Math.max(0, ...snapshots.map((o) => o.lastModified?.getTime() ?? 0));
     const problems = chainProblems(catalog);
-    if (walkProblem) problems.unshift(walkProblem);
+    // A gap the listing shows already names the problem; the walk adds what only it sees.
+    if (walkProblem && problems.length === 0) problems.push(walkProblem);
     if (options.deep) {
       const report = await verifyDatabase(storage, catalog.db);
       for (const f of report.failures) {

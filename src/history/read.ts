@@ -55,8 +55,12 @@ export interface ReadHistoryOptions {
  * Whether a database without a head still holds a format 3 history (its head was deleted):
  * a lease, or any generation's first snapshot written as format 3.
  */
-export async function isFormat3(storage: Storage, catalog: DatabaseCatalog): Promise<boolean> {
-  if (await storage.readTagged(leaseKey(catalog.db))) return true;
+export async function isFormat3(
+  storage: Storage,
+  catalog: DatabaseCatalog,
+  options: { lease?: boolean } = {},
+): Promise<boolean> {
+  if ((options.lease ?? true) && await storage.readTagged(leaseKey(catalog.db))) return true;
   for (const g of [...catalog.generations].reverse()) {
     const first = g.snapshots[0];
     if (!first) continue;

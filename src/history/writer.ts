@@ -130,7 +130,8 @@ export function createHistoryWriter(
   async function legacyEnd(): Promise<{ txid: number; key: string; sha256: string } | null> {
     const catalog = await readCatalog(storage, db);
     checkTxidRange(catalog);
-    if (await isFormat3(storage, catalog)) {
+    // The lease is ours by now: only snapshots written as format 3 tell of a lost head.
+    if (await isFormat3(storage, catalog, { lease: false })) {
       // A format 3 history whose head is gone: never link to objects nothing vouches for.
       options.logger?.log("WARN", "head missing; starting a new history", { db });
       const txid = Math.max(-1, ...catalog.generations.map(lastKnownTxid));
