@@ -3,7 +3,7 @@
  * once the generation that takes over as the window's base has a snapshot that verifies.
  * @module
  */
-import { type DatabaseCatalog, type Generation } from "./catalog.ts";
+import type { DatabaseCatalog, Generation } from "./catalog.ts";
 import { readHistory } from "./history/read.ts";
 import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { readObject } from "./object.ts";

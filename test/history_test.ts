@@ -43,11 +43,22 @@ async function insert(path: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) await sqlite(path, `INSERT INTO t(v) VALUES ('more ${i}');`);
 }
 
-async function headOf(bucket: TestBucket): Promise<Record<string, unknown>> {
-  return JSON.parse(new TextDecoder().decode((await bucket.read(`${db}/head`)).bytes));
+/** Highest txid any key of the bucket names (works on buckets with and without a head). */
+async function highestKeyTxid(bucket: TestBucket): Promise<number> {
+  let highest = -1;
+  for (const key of await bucket.keys()) {
+    const m = /\/(?:snapshots\/([0-9a-f]{16})\.db|wal\/[0-9a-f]{16}-([0-9a-f]{16})\.wal)$/.exec(
+      key,
+    );
+    if (m) highest = Math.max(highest, parseInt(m[1] ?? m[2], 16));
+  }
+  return highest;
 }
 
-/** Runs watch, does `work` (which makes `commits` commits), waits until the head has them all, stops. */
+/**
+ * Runs watch, does `work` (which makes `commits` commits), waits until segments hold them all,
+ * and stops watch cleanly (which leaves the head on the last one).
+ */
 async function shipAll(
   bucket: TestBucket,
   path: string,
@@ -58,15 +69,29 @@ async function shipAll(
   const watch = startWatch(bucket, [path], { env });
   try {
     await watch.waitForLog(/snapshot uploaded/);
-    const start = (await headOf(bucket)).txid as number;
+    const start = await highestKeyTxid(bucket);
     await work(path);
     await waitUntil(
-      "the head to reach the last commit",
-      async () => ((await headOf(bucket)).txid as number) >= start + commits,
+      "segments to hold the last commit",
+      async () => (await highestKeyTxid(bucket)) >= start + commits,
     );
   } finally {
     const stopped = await watch.stop();
     assert.equal(stopped.code, 0, stopped.log);
+  }
+}
+
+/** Waits for a process expected to exit on its own; kills it after `ms` (a refusal is quick). */
+async function exitWithin(
+  watch: ReturnType<typeof startWatch>,
+  ms = 15_000,
+): Promise<{ code: number; log: string }> {
+  const timer = setTimeout(() => watch.kill(), ms);
+  try {
+    // SIGCONT does nothing to a running process: stop() then just waits for its exit.
+    return await watch.stop("SIGCONT");
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -175,13 +200,11 @@ for (const backend of backends) {
     const dir = await workDir();
     const path = await makeDb(dir, 5);
     await shipAll(bucket, path, 3, (p) => insert(p, 3));
-    const firstGen = (await headOf(bucket)).generation as string;
     const lastOld = segmentKeysOf(await bucket.keys()).at(-1)!;
+    const firstGen = lastOld.split("/")[2];
     await shipAll(bucket, path, 3, (p) => insert(p, 3)); // second generation
-    const head = await headOf(bucket);
-    assert.notEqual(head.generation, firstGen);
     // An upload of the first process lands late, with txids past everything shipped.
-    const late = (head.txid as number) + 5;
+    const late = (await highestKeyTxid(bucket)) + 5;
     const hex = late.toString(16).padStart(16, "0");
     const object = await bucket.read(lastOld);
     await plant(bucket, `${db}/generations/${firstGen}/wal/${hex}-${hex}.wal`, {
@@ -194,39 +217,67 @@ for (const backend of backends) {
     });
     await assertRestoresExactly(bucket, path, db, dir);
   });
-
   t(
-    "two watch processes: the second refuses, a killed holder's lease expires, --takeover",
+    "two watch processes: the second refuses, a crashed holder never blocks past its lease, --takeover",
     async () => {
       const bucket = await backend.make();
       const dir = await workDir();
       const path = await makeDb(dir, 5);
       const env = { WALSYNC_LEASE_SECONDS: "3" };
       const first = startWatch(bucket, [path], { env });
+      const others: ReturnType<typeof startWatch>[] = [];
+      const start = (args: string[] = []) => {
+        const w = startWatch(bucket, [path], { env, args });
+        others.push(w);
+        return w;
+      };
       try {
         await first.waitForLog(/snapshot uploaded/);
-        const second = startWatch(bucket, [path], { env });
-        const refused = await second.stop("SIGCONT");
-        assert.notEqual(refused.code, 0, refused.log);
-        assert.match(refused.log, new RegExp(`pid ${first.pid} since`));
+        // SIGCONT does nothing to a running process: stop() then just waits for its exit.
+        const refused = await start().stop("SIGCONT");
+        assert.equal(refused.code, 1, refused.log);
+        assert.match(refused.log, new RegExp(`by \\S+ pid ${first.pid} since \\d{4}-`));
         assert.match(refused.log, /--takeover/);
-        await first.kill(); // SIGKILL: no release
-        const early = startWatch(bucket, [path], { env });
-        const earlyResult = await early.stop("SIGCONT");
-        assert.notEqual(earlyResult.code, 0, "lease still held right after the kill");
+
+        // SIGKILLed on this host: its process is gone, so a restart need not wait.
+        await first.kill();
+        const restarted = start();
+        await restarted.waitForLog(/snapshot uploaded/);
+        assert.equal((await restarted.stop()).code, 0);
+
+        // A holder on another host that crashed: its lease is waited out, never longer.
+        const lease = {
+          "walsync-lease": 1,
+          db,
+          host: "db-host-2",
+          pid: 4242,
+          id: "x",
+          since: new Date().toISOString(),
+          expires: new Date(Date.now() + 3000).toISOString(),
+        };
+        await bucket.write(`${db}/lease`, {
+          bytes: new TextEncoder().encode(JSON.stringify(lease)),
+          metadata: {},
+        });
+        const blocked = await exitWithin(start());
+        assert.equal(blocked.code, 1, blocked.log);
+        assert.match(blocked.log, /db-host-2 pid 4242/);
         await sleep(3200);
-        const third = startWatch(bucket, [path], { env });
+        const third = start();
         await third.waitForLog(/snapshot uploaded/);
-        const fourth = startWatch(bucket, [path], { env, args: ["--takeover"] });
+
+        // --takeover while the holder runs: the old holder stops writing, the history stays whole.
+        const fourth = start(["--takeover"]);
         await fourth.waitForLog(/snapshot uploaded/);
-        await insert(path, 3);
         await third.waitForLog(/lost the lease|moved by another writer/, { timeoutMs: 15_000 });
-        await sleep(1000);
+        await insert(path, 3);
+        await sleep(1500);
         assert.equal((await fourth.stop()).code, 0);
         await third.stop();
         await assertRestoresExactly(bucket, path, db, dir);
       } finally {
         await first.kill();
+        for (const w of others) await w.kill();
       }
     },
   );

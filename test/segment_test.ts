@@ -585,7 +585,7 @@ const tampers: [string, (raw: RawObject) => RawObject, RegExp][] = [
   ["a walsync-format newer than this build", (raw) => ({
     bytes: raw.bytes,
     metadata: { ...raw.metadata, "walsync-format": "4" },
-  }), /written by a newer Walsync \(format 3\); upgrade walsync/],
+  }), /written by a newer Walsync \(format 4\); upgrade walsync/],
 ];
 
 for (const [what, tamper, problem] of tampers) {

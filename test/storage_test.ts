@@ -250,7 +250,11 @@ function contract(backend: Backend): void {
   test("replaceIfMatch replaces only the version it was given", async (storage) => {
     const created = await storage.createIfAbsent("db/head", new TextEncoder().encode("v1"));
     assert(created.written);
-    const v2 = await storage.replaceIfMatch("db/head", new TextEncoder().encode("v2"), created.etag);
+    const v2 = await storage.replaceIfMatch(
+      "db/head",
+      new TextEncoder().encode("v2"),
+      created.etag,
+    );
     assert(v2.written, "replace with the current token writes");
     // A stale writer still holding the first token cannot move the object back.
     const stale = await storage.replaceIfMatch(
@@ -267,8 +271,10 @@ function contract(backend: Backend): void {
 
   test("concurrent createIfAbsent: exactly one wins", async (storage) => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) =>
-        storage.createIfAbsent("race/lease", new TextEncoder().encode(`writer ${i}`))),
+      Array.from(
+        { length: 6 },
+        (_, i) => storage.createIfAbsent("race/lease", new TextEncoder().encode(`writer ${i}`)),
+      ),
     );
     assertEquals(results.filter((r) => r.written).length, 1);
   });

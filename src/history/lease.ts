@@ -34,6 +34,27 @@ export function leaseMsFromEnv(): number {
   return text && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : defaultLeaseMs;
 }
 
+/**
+ * Whether a lease's holder is a process of this host that no longer exists (a crash or
+ * SIGKILL): its lease need not be waited out. Only where `/proc` shows processes (Linux);
+ * elsewhere, and for other hosts, the lease time decides.
+ */
+export function holderIsGone(lease: Lease): boolean {
+  if (lease.host !== Deno.hostname() || !Number.isSafeInteger(lease.pid)) return false;
+  if (lease.pid === Deno.pid) return false;
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return false; // no /proc: cannot tell
+  }
+  try {
+    Deno.statSync(`/proc/${lease.pid}`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function encodeLease(lease: Lease): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ "walsync-lease": 1, ...lease }) + "\n");
 }
@@ -98,7 +119,7 @@ export async function acquireLease(
       continue; // someone else created it meanwhile: look at theirs
     }
     const theirs = decodeLease(current.bytes);
-    const free = theirs === null || Date.parse(theirs.expires) <= now();
+    const free = theirs === null || Date.parse(theirs.expires) <= now() || holderIsGone(theirs);
     if (!free && !options.takeover) {
       throw new WalsyncError("failure", heldMessage(theirs!, storage.location));
     }
