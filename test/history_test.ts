@@ -233,8 +233,7 @@ for (const backend of backends) {
       };
       try {
         await first.waitForLog(/snapshot uploaded/);
-        // SIGCONT does nothing to a running process: stop() then just waits for its exit.
-        const refused = await start().stop("SIGCONT");
+        const refused = await exitWithin(start());
         assert.equal(refused.code, 1, refused.log);
         assert.match(refused.log, new RegExp(`by \\S+ pid ${first.pid} since \\d{4}-`));
         assert.match(refused.log, /--takeover/);
