@@ -25,7 +25,7 @@ export interface Lease {
 }
 
 /** Default lease time; a crashed holder blocks a successor at most this long. */
-export const defaultLeaseMs = 120_000;
+export const defaultLeaseMs = 300_000;
 
 /** Lease time from `WALSYNC_LEASE_SECONDS` (tests use a short one), else the default. */
 export function leaseMsFromEnv(): number {

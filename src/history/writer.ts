@@ -38,7 +38,7 @@ export interface HistoryWriterOptions {
   logger?: Logger;
   /** Take the lease even when another process holds it. */
   takeover?: boolean;
-  /** Lease time; `WALSYNC_LEASE_SECONDS` or 120 s by default. */
+  /** Lease time; `WALSYNC_LEASE_SECONDS` or 300 s by default. */
   leaseMs?: number;
   /** Signing key; `WALSYNC_SIGNING_KEY` by default. */
   signing?: SigningKey;
