@@ -218,3 +218,25 @@ Deno.test("probe: a provider that ignores If-None-Match is named in one WARN lin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "probe: MinIO honours conditional writes (no WARN line)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { s3Bucket, storageOf } = await import("./helpers.ts");
+    const storage = await storageOf(await s3Bucket());
+    const lines: string[] = [];
+    const logger: Logger = {
+      log: (level: LogLevel, message: string) => lines.push(`${level} ${message}`),
+    };
+    try {
+      const writer = createHistoryWriter(storage, db, { logger, leaseMs: 60_000 });
+      await writer.acquire();
+      assert.deepEqual(lines, []);
+      await writer.release();
+    } finally {
+      storage.close();
+    }
+  },
+});

@@ -160,14 +160,20 @@ export async function releaseLease(storage: Storage, held: HeldLease): Promise<v
 
 /**
  * Whether the provider honours conditional writes: a second create of the lease we hold must
- * be refused. Rewrites the same bytes if it is not, so nothing changes either way.
+ * be refused. The probe's bytes differ from the lease's (a refused write whose bytes are found
+ * stored counts as written, see `storage_s3.ts`); when the provider wrote them anyway, the
+ * lease is still ours, with the token returned.
  */
 export async function probeConditionalWrites(
   storage: Storage,
   held: HeldLease,
-): Promise<boolean> {
-  const again = await storage.createIfAbsent(leaseKey(held.lease.db), encodeLease(held.lease));
-  return !again.written;
+): Promise<{ honoured: boolean; held: HeldLease }> {
+  const lease = { ...held.lease, id: crypto.randomUUID() };
+  const again = await storage.createIfAbsent(leaseKey(lease.db), encodeLease(lease));
+  return again.written ? { honoured: false, held: { lease, etag: again.etag } } : {
+    honoured: true,
+    held,
+  };
 }
 
 /** Reads the lease of `db`, or null. */

@@ -157,7 +157,9 @@ export function createHistoryWriter(
       if (held) return;
       held = await acquireLease(storage, db, { leaseMs, takeover: options.takeover, now });
       renewedAt = now();
-      if (!(await probeConditionalWrites(storage, held))) {
+      const probe = await probeConditionalWrites(storage, held);
+      held = probe.held;
+      if (!probe.honoured) {
         options.logger?.log(
           "WARN",
           `${storage.location} ignores conditional writes (If-None-Match); the lease cannot keep a second writer out`,
