@@ -59,7 +59,7 @@ function collect(jobs: Job[]): Metric[] {
     family(
       "walsync_replication_lag_seconds",
       "gauge",
-      "Seconds since the oldest commit not yet shipped (0 when caught up).",
+      "Age in seconds of the oldest commit not yet durable in this replica (0 when caught up).",
       (j) => j.watcher.status().lagSeconds,
     ),
     family(
@@ -129,7 +129,10 @@ export async function runService(
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
   const storages = new Map<string, Storage>();
+  /** One sync loop per watcher. */
   const loops: Promise<void>[] = [];
+  /** Retention and drills: stopped only after the watchers have shipped what is pending. */
+  const background: Promise<void>[] = [];
   // First, so that a bad address fails the start before any watcher takes a snapshot.
   const metrics = config.metricsAddr
     ? serveMetrics(config.metricsAddr, () => collect(jobs))
@@ -202,7 +205,7 @@ export async function runService(
       // Retention and drills load their code only when configured (restore, for drills, is
       // not otherwise needed by a watching process).
       if (db.retentionMs > 0) {
-        loops.push((async () => {
+        background.push((async () => {
           const { applyRetention } = await import("./retention.ts");
           await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
           while (!signal.aborted) {
@@ -235,7 +238,7 @@ export async function runService(
       }
 
       if (db.drillIntervalMs > 0) {
-        loops.push((async () => {
+        background.push((async () => {
           const { runDrill } = await import("./drill.ts");
           await sleep(db.drillIntervalMs, signal);
           while (!signal.aborted) {
@@ -269,7 +272,10 @@ export async function runService(
     metrics: metrics ? `${config.metricsAddr} (port ${metrics.port})` : "off",
   });
   await Promise.all(loops);
+  // Pending commits first: a drill or retention pass still running must not use up the time
+  // a service manager gives us before it kills the process.
   const shipped = await Promise.all(jobs.map((j) => j.watcher.close()));
+  await Promise.all(background);
   await metrics?.close();
   for (const storage of storages.values()) storage.close();
   const complete = shipped.every(Boolean);

@@ -278,6 +278,72 @@ export function parseWalHeader(bytes: Uint8Array): WalHeader {
   };
 }
 
+/** Size of one copy of the wal-index header at the start of the `-shm` file. */
+export const walIndexHeaderSize = 48;
+
+/**
+ * What SQLite has published as committed, from the wal-index header in the `-shm` file
+ * (SQLite's "walformat" documentation: two copies of a 48-byte header at offset 0, in the
+ * host's byte order, the salts as raw bytes copied from the WAL header). Readers trust it
+ * over the `-wal` file: frames past `mxFrame` belong to a transaction never published.
+ */
+export interface WalIndexHeader {
+  /** Incremented by each transaction a writer commits. */
+  change: number;
+  /** Database page size in bytes. */
+  pageSize: number;
+  /** Number of the last frame of the last committed transaction (0: none in this WAL). */
+  mxFrame: number;
+  /** Database size in pages after that transaction. */
+  pageCount: number;
+  /** Checksum chain after frame `mxFrame`. */
+  frameChecksum: [number, number];
+  /** Salts of the WAL the frames belong to (as {@link WalHeader} reads them). */
+  salt1: number;
+  /** Second salt. */
+  salt2: number;
+  /** The 48 bytes, to tell two headers apart. */
+  bytes: Uint8Array;
+}
+
+/** The wal-index format version SQLite writes. */
+const walIndexVersion = 3007000;
+
+/**
+ * Parses the wal-index header from the first {@link walIndexHeaderSize} × 2 bytes of a
+ * `-shm` file. Returns null when the two copies differ, the header is not initialised, or
+ * its checksum does not match: a writer is updating it (read again), or there is none yet.
+ */
+export function parseWalIndexHeader(bytes: Uint8Array): WalIndexHeader | null {
+  if (bytes.byteLength < 2 * walIndexHeaderSize) return null;
+  const first = bytes.subarray(0, walIndexHeaderSize);
+  const second = bytes.subarray(walIndexHeaderSize, 2 * walIndexHeaderSize);
+  for (let i = 0; i < walIndexHeaderSize; i++) if (first[i] !== second[i]) return null;
+  const view = viewOf(first);
+  const host = hostLittleEndian;
+  if (view.getUint32(0, host) !== walIndexVersion || first[12] !== 1) return null;
+  // The checksum covers the first 40 bytes, read as words in the host's byte order.
+  const [c0, c1] = checksumRange(first, 0, 40, !host, 0, 0);
+  if (c0 !== view.getUint32(40, host) || c1 !== view.getUint32(44, host)) return null;
+  const rawPageSize = view.getUint16(14, host);
+  return {
+    change: view.getUint32(8, host),
+    pageSize: rawPageSize === 1 ? 65536 : rawPageSize,
+    mxFrame: view.getUint32(16, host),
+    pageCount: view.getUint32(20, host),
+    frameChecksum: [view.getUint32(24, host), view.getUint32(28, host)],
+    salt1: view.getUint32(32),
+    salt2: view.getUint32(36),
+    bytes: first.slice(),
+  };
+}
+
+/** Whether the WAL with `header` is the one the wal-index header describes. */
+export function indexDescribes(index: WalIndexHeader, header: WalHeader): boolean {
+  return index.salt1 === header.salt1 && index.salt2 === header.salt2 &&
+    index.pageSize === header.pageSize;
+}
+
 /** The position of the first frame of a WAL with this header. */
 export function walStartPosition(header: WalHeader): WalPosition {
   return { offset: walHeaderSize, checksum1: header.checksum1, checksum2: header.checksum2 };
@@ -408,6 +474,8 @@ async function readAt(
  *   behind takes the backlog in bounded pieces; more when one transaction alone is larger.
  * @param into Memory to read into (see {@link WalReadBuffer}); the frames returned point
  *   into it.
+ * @param committed The wal-index header SQLite published (read before this call): frames
+ *   past its `mxFrame` are never returned. Without it, every valid commit frame counts.
  * @throws WalFormatError when the file's header is invalid (a restart may be writing it).
  */
 export async function readWalFile(
@@ -416,6 +484,7 @@ export async function readWalFile(
   position: WalPosition | null,
   maxBytes: number = Number.POSITIVE_INFINITY,
   into?: WalReadBuffer,
+  committed?: WalIndexHeader,
 ): Promise<WalFileRead | null> {
   if (header === null && position !== null) {
     throw new Error("readWalFile: a position is only meaningful with the header it belongs to");
@@ -437,10 +506,17 @@ export async function readWalFile(
       return { restarted: true, header: current };
     }
     const start = position ?? walStartPosition(current);
-    // Frames appended after the stat are left for the next read; a restart racing this
-    // read is harmless because its frames carry new salts and end the walk.
-    const available = Math.max(0, size - start.offset);
     const frameSize = walFrameHeaderSize + current.pageSize;
+    // Frames appended after the stat are left for the next read; a restart racing this
+    // read is harmless because its frames carry new salts and end the walk. Past what the
+    // wal-index publishes nothing is committed, whatever the frames look like; a wal-index
+    // of another WAL (a restart half seen) publishes nothing of this one yet.
+    const end = committed === undefined
+      ? size
+      : indexDescribes(committed, current)
+      ? Math.min(size, walHeaderSize + committed.mxFrame * frameSize)
+      : 0;
+    const available = Math.max(0, end - start.offset);
     const bounded = Math.min(available, Math.max(1, Math.ceil(maxBytes / frameSize)) * frameSize);
     let found = readCommittedFrames(
       await readAt(file, start.offset, bounded, into),

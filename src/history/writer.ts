@@ -116,7 +116,9 @@ export function createHistoryWriter(
       ? await storage.createIfAbsent(headKey(db), bytes)
       : await storage.replaceIfMatch(headKey(db), bytes, headEtag);
     if (!written.written) {
+      // Someone else moved the head: whatever our lease says, we are no longer the writer.
       headLoaded = false;
+      held = null;
       throw new WalsyncError(
         "failure",
         `the head of ${db} was moved by another writer; this process stops writing its history (lease lost?)`,

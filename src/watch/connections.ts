@@ -1,0 +1,181 @@
+/**
+ * The SQLite connections a watcher keeps open on one database: a lock connection that takes
+ * the write lock briefly (snapshots, checkpoints) and never writes, and two readers, one of
+ * which always holds a read transaction. While it does, no other process can restart the
+ * WAL past frames not shipped yet (`docs/replication.md`); moving the held transaction from
+ * one reader to the other ({@link rotateReaders}) begins the new one before ending the old,
+ * so there is no gap.
+ *
+ * The database file is opened only through SQLite (SQLITE-FACTS.md, fact 1).
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { databaseError } from "../database.ts";
+import { WalsyncError } from "../errors.ts";
+import type { LogFields, Logger } from "../log.ts";
+import { sleep } from "./locks.ts";
+import { stampOf } from "./stamp.ts";
+import { openWalIndex, type WalIndex } from "./wal_index.ts";
+
+/** Page cache of each of our connections: they only read the schema and copy snapshots. */
+const connectionCacheKiB = 256;
+
+/** The connections a watcher keeps open on one database. */
+export interface Connections {
+  /** Takes the write lock briefly (snapshots, checkpoints); never writes. */
+  lock: DatabaseSync;
+  /** Two readers; `active` holds the read transaction. */
+  readers: [DatabaseSync, DatabaseSync];
+  /** Which reader holds the read transaction. */
+  active: 0 | 1;
+  /** Inode of the database file when opened, to notice a replaced file. */
+  inode: number | null;
+  /** SQLite's published WAL state (the `-shm` header), open as long as the connections. */
+  index: WalIndex;
+}
+
+/** Starts a read transaction on `db` (with its WAL read mark). */
+export function beginRead(db: DatabaseSync): void {
+  db.exec("BEGIN");
+  // A statement is needed for the read transaction (and its WAL read mark) to start.
+  db.prepare("SELECT count(*) FROM sqlite_master").get();
+}
+
+/** Ends the read transaction of `db`, if any. */
+export function endRead(db: DatabaseSync): void {
+  if (db.isTransaction) db.exec("COMMIT");
+}
+
+/** The reader that does not hold the read transaction. */
+export function idleReader(c: Connections): DatabaseSync {
+  return c.readers[c.active === 0 ? 1 : 0];
+}
+
+/** Moves the held read transaction to the other reader: the new one first, then the old one ends. */
+export function rotateReaders(c: Connections): void {
+  const next = c.active === 0 ? 1 : 0;
+  beginRead(c.readers[next]);
+  endRead(c.readers[c.active]);
+  c.active = next;
+}
+
+/** Closes every connection (rolling back what is open); null is a no-op. */
+export function closeConnections(conns: Connections | null): void {
+  if (!conns) return;
+  for (const db of [...conns.readers, conns.lock]) {
+    try {
+      if (db.isTransaction) db.exec("ROLLBACK");
+    } catch { /* closing anyway */ }
+    try {
+      db.close();
+    } catch { /* already closed */ }
+  }
+  // After the connections: letting go may close the `-shm` descriptor, which would drop
+  // their locks (SQLITE-FACTS.md, fact 1).
+  conns.index.release();
+}
+
+/**
+ * Opens the connections on `dbPath`, switching the database to WAL mode if it is not.
+ * @throws WalsyncError (kind `database`) when the file is missing, empty, not a database, or
+ *   cannot be put in WAL mode.
+ */
+export async function openConnections(
+  dbPath: string,
+  logger: Logger,
+  fields: LogFields,
+): Promise<Connections> {
+  // Checked through stat and SQLite only: another watcher of this process (a second
+  // replica of the same database) may hold connections, and opening and closing a plain
+  // descriptor of the file would drop their locks (SQLITE-FACTS.md, fact 1).
+  const stamp = await stampOf(dbPath);
+  if (stamp === null) {
+    throw new WalsyncError("database", `database ${dbPath} not found; check the path`);
+  }
+  if (stamp.size === 0) {
+    throw new WalsyncError("database", `${dbPath} is empty (0 bytes), not a SQLite database`);
+  }
+  // From here to the end everything is synchronous: no other task of this process may close
+  // a `-shm` descriptor between our connections opening and openWalIndex() sharing it.
+  // A short busy timeout: SQLite's busy handler sleeps inside a synchronous call, which
+  // would stall every other database of this process; takeWriteLock() retries instead.
+  const lock = new DatabaseSync(dbPath, { timeout: 5 });
+  const readers: [DatabaseSync, DatabaseSync] = [
+    new DatabaseSync(dbPath, { timeout: 2000 }),
+    new DatabaseSync(dbPath, { timeout: 2000 }),
+  ];
+  const close = () => {
+    for (const db of [...readers, lock]) {
+      try {
+        db.close();
+      } catch { /* already closed */ }
+    }
+  };
+  try {
+    try {
+      lock.prepare("PRAGMA schema_version").get();
+    } catch (err) {
+      throw databaseError(dbPath, err);
+    }
+    ensureWalMode(lock, dbPath, logger, fields);
+    // Our connections never write, so they must never checkpoint on their own either.
+    for (const db of [lock, ...readers]) {
+      db.exec(`PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-${connectionCacheKiB}`);
+    }
+    // A read in WAL mode opens (or creates) the `-shm`.
+    lock.prepare("PRAGMA schema_version").get();
+    return { lock, readers, active: 0, inode: stamp.ino, index: openIndexOf(dbPath) };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+function openIndexOf(dbPath: string): WalIndex {
+  try {
+    return openWalIndex(`${dbPath}-shm`);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new WalsyncError(
+      "database",
+      `${dbPath} has no -shm file beside it (locking_mode=EXCLUSIVE keeps it in memory); ` +
+        "use the normal locking mode",
+    );
+  }
+}
+
+function ensureWalMode(
+  lock: DatabaseSync,
+  dbPath: string,
+  logger: Logger,
+  fields: LogFields,
+): void {
+  const mode = (lock.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode;
+  if (mode === "wal") return;
+  const now =
+    (lock.prepare("PRAGMA journal_mode=WAL").get() as { journal_mode: string }).journal_mode;
+  if (now !== "wal") {
+    throw new WalsyncError(
+      "database",
+      `${dbPath} could not be switched to WAL mode (it is ${now}); close other connections and retry`,
+    );
+  }
+  logger.log("INFO", "switched database to WAL mode", { ...fields, was: mode });
+}
+
+/**
+ * Takes SQLite's write lock on `lock`, trying `attempts` times a few milliseconds apart
+ * (awaiting between tries, so other databases keep being served).
+ */
+export async function takeWriteLock(lock: DatabaseSync, attempts: number): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    try {
+      lock.exec("BEGIN IMMEDIATE");
+      return true;
+    } catch (err) {
+      if (!/locked|busy/i.test((err as Error).message)) throw err;
+      if (i + 1 < attempts) await sleep(Math.min(50, 2 + i * 2));
+    }
+  }
+  return false;
+}

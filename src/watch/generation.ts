@@ -1,0 +1,192 @@
+/**
+ * Starting a generation: a snapshot of the database at an exactly known WAL position, so
+ * that the segments after it continue it frame for frame.
+ * @module
+ */
+import { join } from "node:path";
+import { backup } from "node:sqlite";
+import { readDatabaseHeader } from "../database.ts";
+import { WalsyncError } from "../errors.ts";
+import type { HistoryWriter } from "../history/writer.ts";
+import { meta, newGenerationId, snapshotKey } from "../layout.ts";
+import type { LogFields, Logger } from "../log.ts";
+import { putFileObject, type WrittenObject } from "../object.ts";
+import type { Storage } from "../storage.ts";
+import { readWalFile, type WalHeader, type WalIndexHeader, type WalPosition } from "../wal.ts";
+import { segmentBytes, withWalReadBuffer } from "./collector.ts";
+import {
+  beginRead,
+  closeConnections,
+  type Connections,
+  openConnections,
+  takeWriteLock,
+} from "./connections.ts";
+import type { Lineage } from "./lineage.ts";
+import { createLimiter, type Limiter, withProcessLock } from "./locks.ts";
+import { stampOf } from "./stamp.ts";
+import { asStorage } from "./uploader.ts";
+
+/** First snapshots of many databases are taken a few at a time, not all at once. */
+const snapshotSlots = createLimiter(2);
+
+/** What a generation needs to know about its database. */
+export interface GenerationTarget {
+  /** Database path (absolute). */
+  dbPath: string;
+  /** Its `-wal` file. */
+  walPath: string;
+  /** Name in the bucket. */
+  name: string;
+  /** The history this generation continues (lease, txids, head). */
+  history: HistoryWriter;
+  /** Where the snapshot goes. */
+  storage: Storage;
+  /** Upload slots shared by every database. */
+  limiter: Limiter;
+  /** Where events go. */
+  logger: Logger;
+  /** Fields every log line of this database carries. */
+  fields: LogFields;
+}
+
+/** A generation just started. */
+export interface StartedGeneration {
+  /** Fresh connections, reader 0 holding the read transaction the snapshot was copied in. */
+  conns: Connections;
+  /** The lineage, at the WAL position of the snapshot. */
+  lineage: Lineage;
+  /** The snapshot object. */
+  written: WrittenObject;
+}
+
+/**
+ * Opens fresh connections and starts a new generation: a snapshot at an exactly known WAL
+ * position. Never below `minTxid` (segments of the previous generation may still be on
+ * their way; a listing can lag). The connections are closed again on failure.
+ */
+export function startGeneration(
+  target: GenerationTarget,
+  reason: string,
+  minTxid: number,
+): Promise<StartedGeneration> {
+  return snapshotSlots.run(async () => {
+    const conns = await openConnections(target.dbPath, target.logger, target.fields);
+    try {
+      return await takeSnapshot(target, conns, reason, minTxid);
+    } catch (err) {
+      closeConnections(conns);
+      throw err;
+    }
+  });
+}
+
+/** The end of the WAL's committed frames, walked in bounded pieces (the WAL may be large). */
+function walEnd(
+  walPath: string,
+  committed: WalIndexHeader,
+): Promise<{ header: WalHeader | null; position: WalPosition | null }> {
+  return withWalReadBuffer(async (buffer) => {
+    let header: WalHeader | null = null;
+    let position: WalPosition | null = null;
+    let read = await readWalFile(walPath, null, null, segmentBytes, buffer, committed);
+    while (read && !read.restarted) {
+      header = read.header;
+      position = read.end;
+      if (!read.more) break;
+      read = await readWalFile(walPath, header, position, segmentBytes, buffer, committed);
+    }
+    return { header, position };
+  });
+}
+
+/** Under the write lock: begins reader 0's transaction and finds the WAL position it sees. */
+async function pinSnapshotPoint(target: GenerationTarget, c: Connections) {
+  // Under the write lock nothing commits, so the reader's snapshot and the end of the
+  // WAL's committed frames are the same point.
+  return await withProcessLock(target.dbPath, async () => {
+    if (!(await takeWriteLock(c.lock, 100))) {
+      throw new WalsyncError(
+        "database",
+        `database ${target.name} stayed locked by a writer for seconds; will retry`,
+      );
+    }
+    try {
+      beginRead(c.readers[0]);
+      c.active = 0;
+      const walInode = (await stampOf(target.walPath))?.ino ?? null;
+      // Nobody writes under our write lock, so the published header holds still.
+      const committed = c.index.read();
+      if (committed === null) {
+        throw new WalsyncError(
+          "database",
+          `the wal-index header of ${target.name} (in its -shm) could not be read; will retry`,
+        );
+      }
+      return { walInode, ...(await walEnd(target.walPath, committed)) };
+    } finally {
+      c.lock.exec("ROLLBACK");
+    }
+  });
+}
+
+async function takeSnapshot(
+  target: GenerationTarget,
+  c: Connections,
+  reason: string,
+  minTxid: number,
+): Promise<StartedGeneration> {
+  const { walInode, header, position } = await pinSnapshotPoint(target, c);
+  const generation = newGenerationId();
+  const { name, storage } = target;
+  const tempDir = await Deno.makeTempDir({ prefix: "walsync-watch-" });
+  try {
+    const copy = join(tempDir, "snapshot.db");
+    // The backup reads inside reader 0's open transaction: the state at the lock above.
+    await backup(c.readers[0], copy, { rate: -1 });
+    const dbHeader = await readDatabaseHeader(copy);
+    const size = (await Deno.stat(copy)).size;
+    // History hook: the txid follows the head (never below one this process used), and
+    // the snapshot links to the object the head named.
+    const start = await asStorage(() => target.history.startGeneration(minTxid));
+    const txid = start.txid;
+    const key = snapshotKey(name, generation, txid);
+    const metadata = await target.history.signFile(key, copy, start.metadata);
+    const written = await target.limiter.run(() =>
+      asStorage(() =>
+        putFileObject(storage, key, copy, {
+          ...metadata,
+          [meta.kind]: "snapshot",
+          [meta.db]: name,
+          [meta.generation]: generation,
+          [meta.txid]: String(txid),
+          [meta.created]: new Date().toISOString(),
+          [meta.pageSize]: String(dbHeader.pageSize),
+          [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
+        })
+      )
+    );
+    await target.history.advance({ txid, key, sha256: written.sha256 }); // history hook
+    const lineage: Lineage = {
+      generation,
+      pageSize: dbHeader.pageSize,
+      header,
+      position,
+      txid,
+      prevSha256: written.sha256,
+      startedAt: Date.now(),
+      walInode,
+      checkpointedAt: -1,
+    };
+    const { logger, fields } = target;
+    logger.log("INFO", "generation started", { ...fields, generation, reason, txid });
+    logger.log("INFO", "snapshot uploaded", {
+      ...fields,
+      key,
+      bytes: written.size,
+      sha256: written.sha256,
+    });
+    return { conns: c, lineage, written };
+  } finally {
+    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  }
+}
