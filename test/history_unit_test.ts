@@ -240,3 +240,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test("retention (fake clock): deletes what no point in the window needs, moves the head's base first, keeps the present", async () => {
+  const { takeSnapshot } = await import("../src/snapshot.ts");
+  const { applyRetention } = await import("../src/retention.ts");
+  const { readHistory } = await import("../src/history/read.ts");
+  const { restoreDatabase } = await import("../src/restore.ts");
+  const { sqlite, dbFingerprint } = await import("./helpers.ts");
+  const dir = await Deno.makeTempDir();
+  const storage = fileStorage(`${dir}/bucket`);
+  try {
+    const source = `${dir}/${db}`;
+    await sqlite(source, "PRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+    const generations: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await sqlite(source, `INSERT INTO t VALUES (${i + 2});`);
+      generations.push((await takeSnapshot(storage, source)).generation);
+      await new Promise((r) => setTimeout(r, 5)); // distinct generation ids
+    }
+    // A clock a day ahead and a one-minute window: only the newest generation is needed.
+    const now = Date.now() + 86_400_000;
+    const result = await applyRetention(storage, db, 60_000, now);
+    assert.equal(result.generations, 2);
+    const history = await readHistory(storage, db);
+    assert.equal(history.head?.base, generations[2]);
+    assert.deepEqual(history.catalog.generations.map((g) => g.id), [generations[2]]);
+    assert.deepEqual(history.unreached, []);
+    const out = `${dir}/restored.db`;
+    await restoreDatabase(storage, db, { output: out });
+    assert.deepEqual(await dbFingerprint(out), await dbFingerprint(source));
+    // Run again: nothing left to delete, and the present is never a candidate.
+    assert.equal((await applyRetention(storage, db, 60_000, now + 86_400_000)).generations, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
