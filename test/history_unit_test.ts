@@ -170,17 +170,24 @@ Deno.test("lease: held until it expires on a fake clock; renewal fails once take
   try {
     let now = 1_000_000;
     const clock = () => now;
-    const first = await acquireLease(storage, db, { leaseMs: 60_000, now: clock });
-    // Same host and a live pid (this process): held.
+    // Two processes of another host (so neither can be seen gone in /proc).
+    const a = { host: "db-host-a", pid: 101 };
+    const b = { host: "db-host-b", pid: 202 };
+    const first = await acquireLease(storage, db, { leaseMs: 60_000, now: clock, holder: a });
     await assert.rejects(
-      acquireLease(storage, db, { leaseMs: 60_000, now: clock }),
+      acquireLease(storage, db, { leaseMs: 60_000, now: clock, holder: b }),
       (err: WalsyncError) =>
         err.kind === "failure" && /pid \d+ since .*--takeover/.test(err.message),
     );
     now += 61_000;
-    const second = await acquireLease(storage, db, { leaseMs: 60_000, now: clock });
+    const second = await acquireLease(storage, db, { leaseMs: 60_000, now: clock, holder: b });
     await assert.rejects(renewLease(storage, first, 60_000, clock), /lost the lease/);
-    const taken = await acquireLease(storage, db, { leaseMs: 60_000, now: clock, takeover: true });
+    const taken = await acquireLease(storage, db, {
+      leaseMs: 60_000,
+      now: clock,
+      takeover: true,
+      holder: a,
+    });
     await assert.rejects(renewLease(storage, second, 60_000, clock), /lost the lease/);
     await renewLease(storage, taken, 60_000, clock);
   } finally {

@@ -90,6 +90,8 @@ export interface AcquireOptions {
   takeover?: boolean;
   /** Clock (tests). */
   now?: () => number;
+  /** Who takes it; this host and process by default (tests play other processes). */
+  holder?: { host: string; pid: number };
 }
 
 /**
@@ -106,8 +108,8 @@ export async function acquireLease(
   for (let attempt = 0; attempt < 5; attempt++) {
     const lease: Lease = {
       db,
-      host: Deno.hostname(),
-      pid: Deno.pid,
+      host: options.holder?.host ?? Deno.hostname(),
+      pid: options.holder?.pid ?? Deno.pid,
       id: crypto.randomUUID(),
       since: new Date(now()).toISOString(),
       expires: new Date(now() + options.leaseMs).toISOString(),
@@ -119,7 +121,10 @@ export async function acquireLease(
       continue; // someone else created it meanwhile: look at theirs
     }
     const theirs = decodeLease(current.bytes);
-    const free = theirs === null || Date.parse(theirs.expires) <= now() || holderIsGone(theirs);
+    // Free: never taken properly, expired or released, held by a process of this host that is
+    // gone, or by this very process (a writer that dropped its hold, e.g. after a head conflict).
+    const free = theirs === null || Date.parse(theirs.expires) <= now() || holderIsGone(theirs) ||
+      (theirs.host === lease.host && theirs.pid === lease.pid);
     if (!free && !options.takeover) {
       throw new WalsyncError("failure", heldMessage(theirs!, storage.location));
     }
