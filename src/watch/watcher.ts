@@ -62,7 +62,12 @@ export function createWatcher(
     async tick() {
       if (inner === null) {
         const real = await realPathOf(given);
-        if (real === null) return 0; // not there yet: waiting for it, as a missing file
+        if (real === null) {
+          // History hook: a lease taken at start stays held while the file is awaited (a
+          // lost one is named when the first generation starts).
+          await history.renewIfDue().catch(() => {});
+          return 0; // not there yet: waiting for it, as a missing file
+        }
         if (real !== given) {
           options.logger.log("INFO", "database path resolved", { db: name, path: given, real });
         }
