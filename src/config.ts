@@ -8,6 +8,7 @@
  * snapshot-interval: 24h
  * retention: 168h              # keep what restores any point of the last 7 days
  * metrics-addr: 127.0.0.1:9090 # off unless given
+ * signing-key: ${WALSYNC_SIGNING_KEY} # optional: HMAC-signs every history
  * databases:
  *   - path: /var/lib/app/app.db
  *     replicas:
