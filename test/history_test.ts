@@ -362,6 +362,23 @@ for (const backend of backends) {
     assert.equal(verified.code, 5);
   });
 
+  t("restore compares a snapshot's walsync-txid with its key", async () => {
+    const bucket = await backend.make();
+    const dir = await workDir();
+    const path = await makeDb(dir, 3);
+    const snap = await walsync(["snapshot", path, "--bucket", bucket.arg], { env: bucket.env });
+    assert.equal(snap.code, 0, snap.stderr);
+    const key = (await bucket.keys()).find((k) => k.endsWith(".db"))!;
+    const object = await bucket.read(key);
+    await bucket.write(key, {
+      bytes: object.bytes,
+      metadata: { ...object.metadata, "walsync-txid": "7" },
+    });
+    const restored = await tryRestore(bucket, db, dir);
+    assert.equal(restored.code, 5, restored.stdout + restored.stderr);
+    assert.match(restored.stderr, /txid in metadata differs from the key/);
+  });
+
   t("a format 2 bucket (no head, no lease) still restores exactly", async () => {
     const bucket = await backend.make();
     const dir = await workDir();
