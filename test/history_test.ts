@@ -360,6 +360,18 @@ for (const backend of backends) {
       env: { ...bucket.env, WALSYNC_SIGNING_KEY: "wrong key" },
     });
     assert.equal(verified.code, 5);
+    assert.ok(!verified.stdout.includes(key));
+    // A forged segment: someone with write access but no key re-signs nothing.
+    const segment = segmentKeysOf(await bucket.keys()).at(-1)!;
+    const object = await bucket.read(segment);
+    const forged = { ...object.metadata, "walsync-signature": "0".repeat(64) };
+    await bucket.write(segment, { bytes: object.bytes, metadata: forged });
+    const rejected = await walsync(
+      ["restore", db, "--bucket", bucket.arg, "-o", join(dir, "f.db")],
+      { env: { ...bucket.env, WALSYNC_SIGNING_KEY: key } },
+    );
+    assert.equal(rejected.code, 5, rejected.stdout + rejected.stderr);
+    assert.match(rejected.stderr, new RegExp(`${segment.replace(/[.]/g, "\\.")}: signature`));
   });
 
   t("restore compares a snapshot's walsync-txid with its key", async () => {
