@@ -142,12 +142,20 @@ Deno.test("walk: a link to a missing generation is an error, unless retention's 
   assert.deepEqual(h.catalog.generations.map((g) => g.id), [g2]);
 });
 
-Deno.test("walk: a generation that does not start right after the one before is out of order", async () => {
+Deno.test("walk: a generation that does not start above the one before is out of order", async () => {
+  const beyond = object(walSegmentKey(db, g1, 4, 5));
   const wrong = async (s: CatalogObject): Promise<SnapshotLink | null> =>
     s.key.includes(g2)
+      ? { format: 3, prevKey: beyond.key, prevSha256: digest(5) }
+      : { format: 3, prevKey: "", prevSha256: "" };
+  await integrity(anchorCatalog(catalogOf([beyond]), head, undefined, wrong), /out of order/);
+  // Above, with a gap (segments a killed writer left past the head): the history goes on.
+  const gap = async (s: CatalogObject): Promise<SnapshotLink | null> =>
+    s.key.includes(g2)
       ? { format: 3, prevKey: walSegmentKey(db, g1, 1, 2), prevSha256: digest(2) }
-      : null;
-  await integrity(anchorCatalog(catalogOf(), head, undefined, wrong), /./);
+      : { format: 3, prevKey: "", prevSha256: "" };
+  const h = await anchorCatalog(catalogOf(), head, undefined, gap);
+  assert.deepEqual(h.unreached.map((o) => o.key), [walSegmentKey(db, g1, 3, 3)]);
 });
 
 Deno.test("keys: txids past 2^53 - 1 are not parsed; txidHex refuses them", () => {

@@ -105,11 +105,11 @@ export async function anchorCatalog(
     const link = first ? await linkOf(first) : null;
     const generation = walkGeneration(g, endKey, (link?.format ?? 3) >= 3, unreached);
     const last = generation.segments.at(-1) ?? generation.snapshots[0];
-    if (above !== Infinity && last.lastTxid !== above - 1) {
+    if (above !== Infinity && last.lastTxid >= above) {
       throw integrityError(
         last.key,
-        "history out of order: the next generation does not start right after this object",
-        `txid ${above - 1}`,
+        "history out of order: the next generation does not start above this object",
+        `txids below ${above}`,
         `txid ${last.lastTxid}`,
       );
     }

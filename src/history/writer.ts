@@ -16,7 +16,7 @@
  */
 import { type CatalogObject, checkTxidRange, lastKnownTxid, readCatalog } from "../catalog.ts";
 import { integrityError, WalsyncError } from "../errors.ts";
-import { headKey, maxTxid, meta, parseKey } from "../layout.ts";
+import { generationPrefix, headKey, maxTxid, meta, parseKey } from "../layout.ts";
 import { hashFile } from "../hash.ts";
 import type { Logger } from "../log.ts";
 import type { Metadata, Storage } from "../storage.ts";
@@ -177,7 +177,15 @@ export function createHistoryWriter(
       const end = head
         ? { txid: head.txid, key: head.key, sha256: head.sha256 }
         : await legacyEnd();
-      const txid = Math.max((end?.txid ?? -1) + 1, atLeast);
+      // Above the head, and above any segment a killed writer left past it in the head's
+      // generation (never acknowledged, never restored): a txid names one state only.
+      let floor = end?.txid ?? -1;
+      if (head) {
+        for await (const info of storage.list(generationPrefix(db, head.generation))) {
+          floor = Math.max(floor, parseKey(info.key)?.lastTxid ?? -1);
+        }
+      }
+      const txid = Math.max(floor + 1, atLeast);
       if (txid > maxTxid) throw integrityError(headKey(db), "txids are exhausted");
       return {
         txid,
