@@ -2,7 +2,14 @@
  * What a bucket holds for each database, read from object keys alone (one LIST, no GETs).
  * @module
  */
-import { dbPrefix, generationTime, parseKey } from "./layout.ts";
+import { integrityError } from "./errors.ts";
+import {
+  dbPrefix,
+  generationTime,
+  hasOutOfRangeTxid,
+  maxTxid as txidLimit,
+  parseKey,
+} from "./layout.ts";
 import type { ObjectInfo, Storage } from "./storage.ts";
 
 /** One object of a generation, as listed. */
@@ -39,6 +46,8 @@ export interface DatabaseCatalog {
   generations: Generation[];
   /** Keys under the database's prefix that this layout does not know (left alone, reported by verify). */
   unknown: string[];
+  /** Of those, keys shaped like the layout's but with a txid above 2^53 − 1 (integrity errors). */
+  outOfRange?: string[];
 }
 
 function byTxid(a: CatalogObject, b: CatalogObject): number {
@@ -49,6 +58,7 @@ function addObject(catalog: DatabaseCatalog, info: ObjectInfo): void {
   const parsed = parseKey(info.key);
   if (!parsed) {
     catalog.unknown.push(info.key);
+    if (hasOutOfRangeTxid(info.key)) (catalog.outOfRange ??= []).push(info.key);
     return;
   }
   let generation = catalog.generations.find((g) => g.id === parsed.generation);
@@ -115,7 +125,25 @@ export function maxTxid(catalog: DatabaseCatalog): number {
   return Math.max(-1, ...catalog.generations.map(lastKnownTxid));
 }
 
-/** The txid a new generation of `db` starts at: one past the highest the bucket holds. */
+/** Throws an integrity error naming the first key whose txid is beyond what can be represented. */
+export function checkTxidRange(catalog: DatabaseCatalog): void {
+  const bad = catalog.outOfRange?.[0];
+  if (bad !== undefined) {
+    throw integrityError(
+      bad,
+      "txid in the key is beyond 2^53 - 1 (not written by Walsync; remove the object)",
+    );
+  }
+}
+
+/**
+ * The txid a new generation of `db` starts at in a bucket without a head (format 2): one past
+ * the highest the bucket holds. A key with a txid past 2^53 − 1 is an integrity error.
+ */
 export async function nextTxid(storage: Storage, db: string): Promise<number> {
-  return maxTxid(await readCatalog(storage, db)) + 1;
+  const catalog = await readCatalog(storage, db);
+  checkTxidRange(catalog);
+  const next = maxTxid(catalog) + 1;
+  if (next > txidLimit) throw integrityError(dbPrefix(db), "txids are exhausted");
+  return next;
 }

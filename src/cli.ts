@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from "commander";
 import { bucketForms, openBucket, parseBucket } from "./bucket.ts";
 import { ExitCode, usageError, WalsyncError } from "./errors.ts";
 import { formatBytes, progress } from "./progress.ts";
+import { invalidNameMessage, isValidDbName } from "./layout.ts";
 import { redact } from "./redact.ts";
 import type { RestoreResult, RestoreTarget } from "./restore.ts";
 import type { Storage } from "./storage.ts";
@@ -53,6 +54,11 @@ function printRestored(result: RestoreResult, replica?: string): void {
     } objects, ${formatBytes(result.bytes)})${from}`,
   );
   out(`✓ integrity_check: ${result.integrityCheck}`);
+  out(historyLine({
+    format: result.format ?? 2,
+    signed: result.signed ?? false,
+    signatureChecked: result.signatureChecked ?? false,
+  }));
   out(
     `Restored ${result.db} at txid ${result.txid} to ${result.output} (${
       formatBytes(result.size)
@@ -76,12 +82,39 @@ async function storageFrom(options: BucketOptions): Promise<Storage> {
   return storage;
 }
 
+/**
+ * A database name given as a name (`restore <db>`, `--name`): the one check every way a name
+ * enters goes through (config files use the same `isValidDbName`).
+ */
+function nameArg(name: string): string {
+  if (!isValidDbName(name)) throw usageError(invalidNameMessage(name));
+  return name;
+}
+
 function dbName(path: string): string {
   const name = basename(path);
   if (!name || name === "." || name === "..") {
     throw usageError(`${path} is not a database file name`);
   }
   return name;
+}
+
+/** One line on how a backup's history is anchored and whether it is signed. */
+function historyLine(
+  h: { format: 2 | 3; signed: boolean; signatureChecked: boolean; unreached?: string[] },
+): string {
+  const anchor = h.format === 3 ? "history anchored by its head" : "format 2 bucket (no head)";
+  const signed = h.signed
+    ? h.signatureChecked ? "signed, signatures checked" : "signed, not checked (no key)"
+    : h.signatureChecked
+    ? "signatures checked"
+    : "not signed";
+  const extra = h.unreached?.length
+    ? `; ${h.unreached.length} object(s) not reached from the head (not used): ${
+      h.unreached.slice(0, 3).join(", ")
+    }${h.unreached.length > 3 ? ", …" : ""}`
+    : "";
+  return `  ${anchor}, ${signed}${extra}`;
 }
 
 /** Flags of `walsync watch`. */
@@ -95,6 +128,7 @@ interface WatchFlags extends BucketOptions {
   checkpointSize: string;
   maxUploads: string;
   jsonLogs?: boolean;
+  takeover?: boolean;
 }
 
 /** The configuration `watch` runs: from --config, or from its arguments and flags. */
@@ -264,6 +298,7 @@ Examples:
       .argument("<db>", "path of the SQLite database to back up")
       .description("upload a consistent full snapshot of a live database (starts a new generation)")
       .option("--name <name>", "store it under this name instead of the file name")
+      .option("--takeover", "take the history's lease even when a running watch holds it")
       .addHelpText(
         "after",
         `
@@ -271,14 +306,18 @@ Examples:
   walsync snapshot /var/lib/app/app.db --bucket s3://backups/app
   walsync snapshot app.db -b file:///srv/backups --json`,
       ),
-  ).action(async (dbPath: string, options: BucketOptions & { name?: string }) => {
+  ).action(async (
+    dbPath: string,
+    options: BucketOptions & { name?: string; takeover?: boolean },
+  ) => {
     const { takeSnapshot } = await import("./snapshot.ts");
     const storage = await storageFrom(options);
     const bar = byteProgress("Uploading snapshot", options.json);
     try {
       const result = await takeSnapshot(storage, dbPath, {
-        name: options.name ?? dbName(dbPath),
+        name: options.name !== undefined ? nameArg(options.name) : dbName(dbPath),
         onBytes: bar.onBytes,
+        takeover: options.takeover,
       });
       bar.done();
       if (options.json) {
@@ -358,7 +397,7 @@ Examples:
       const { loadConfig } = await import("./config.ts");
       const { restoreFromReplicas } = await import("./replicas.ts");
       const config = await loadConfig(options.config);
-      const name = dbName(dbArg);
+      const name = nameArg(dbArg);
       const entry = config.databases.find((d) => d.name === name);
       if (!entry) {
         throw usageError(
@@ -395,7 +434,7 @@ Examples:
     const storage = await storageFrom(options);
     const bar = byteProgress("Restoring", options.json);
     try {
-      const result = await restoreDatabase(storage, dbName(dbArg), {
+      const result = await restoreDatabase(storage, nameArg(dbArg), {
         output,
         force: options.force,
         target,
@@ -437,12 +476,12 @@ Examples:
     const storage = await storageFrom(options);
     const bar = byteProgress("Verifying", options.json);
     try {
-      const report = await verifyDatabase(storage, dbName(dbArg), { onBytes: bar.onBytes });
+      const report = await verifyDatabase(storage, nameArg(dbArg), { onBytes: bar.onBytes });
       bar.done();
-      const drill = options.deep ? await runDrill(storage, dbName(dbArg)) : undefined;
+      const drill = options.deep ? await runDrill(storage, nameArg(dbArg)) : undefined;
       if (drill && !drill.ok) {
         report.failures.push({
-          key: `${dbName(dbArg)} (restore drill)`,
+          key: `${nameArg(dbArg)} (restore drill)`,
           problem: drill.error ?? "failed",
         });
       } else if (drill && !options.json) {
@@ -465,6 +504,7 @@ Examples:
             formatBytes(report.bytes)
           } in ${report.generations} generation(s) of ${report.db}`,
         );
+        out(historyLine(report));
       } else {
         for (const f of report.failures) {
           let line = `✗ ${f.key}: ${f.problem}`;
@@ -473,6 +513,7 @@ Examples:
           out(line);
         }
         out(`${report.failures.length} problem(s) in ${report.objects} objects of ${report.db}`);
+        out(historyLine(report));
       }
       if (!ok) setExit(ExitCode.integrity);
     } finally {
@@ -503,7 +544,7 @@ Examples:
       const storage = await storageFrom(options);
       try {
         if (db !== undefined && options.generations) {
-          const points = await listRestorePoints(storage, dbName(db), {
+          const points = await listRestorePoints(storage, nameArg(db), {
             checksums: options.checksums,
           });
           if (options.json) {
@@ -511,13 +552,13 @@ Examples:
               ok: true,
               command: "list",
               bucket: storage.location,
-              database: dbName(db),
+              database: nameArg(db),
               points,
             });
             return;
           }
           if (points.length === 0) {
-            out(`no backup of ${dbName(db)} in ${storage.location}`);
+            out(`no backup of ${nameArg(db)} in ${storage.location}`);
             return;
           }
           for (const p of points) {
@@ -534,7 +575,7 @@ Examples:
         }
         const databases = await listDatabases(storage, {
           checksums: options.checksums,
-          db: db && dbName(db),
+          db: db && nameArg(db),
         });
         if (options.json) {
           printJson({ ok: true, command: "list", bucket: storage.location, databases });
@@ -599,6 +640,7 @@ Examples:
         String(watchDefaults.maxConcurrentUploads),
       )
       .option("--json-logs", "log one JSON object per line on stderr")
+      .option("--takeover", "take each history's lease even when another process holds it")
       .addHelpText(
         "after",
         `
@@ -635,7 +677,10 @@ Examples:
     Deno.addSignalListener("SIGINT", onInt);
     try {
       // Exit 1 when the last commits could not be shipped, so a service manager can tell.
-      if (!(await runService(config, logger, controller.signal))) setExit(ExitCode.failure);
+      const service = { takeover: options.takeover };
+      if (!(await runService(config, logger, controller.signal, service))) {
+        setExit(ExitCode.failure);
+      }
     } finally {
       Deno.removeSignalListener("SIGTERM", onTerm);
       Deno.removeSignalListener("SIGINT", onInt);
@@ -652,6 +697,7 @@ Examples:
       .option("--interval <duration>", "how often the bucket is polled", "1s")
       .option("--once", "update once and exit")
       .option("--json-logs", "log one JSON object per line on stderr")
+      .option("--takeover", "take each history's lease even when another process holds it")
       .addHelpText(
         "after",
         `
@@ -679,7 +725,7 @@ Examples:
       Deno.addSignalListener("SIGTERM", onSignal);
       Deno.addSignalListener("SIGINT", onSignal);
       try {
-        await replicate(storage, dbName(db), options.output, {
+        await replicate(storage, nameArg(db), options.output, {
           intervalMs,
           signal: controller.signal,
           logger: stderrLogger(options.jsonLogs ?? false),
@@ -761,7 +807,7 @@ Examples:
     const { bucketStatus } = await import("./status.ts");
     const storage = await storageFrom(options);
     try {
-      const report = await bucketStatus(storage, { db: db && dbName(db), deep: options.deep });
+      const report = await bucketStatus(storage, { db: db && nameArg(db), deep: options.deep });
       const ok = report.every((r) => r.chainOk);
       if (options.json) {
         printJson({ ok, command: "status", bucket: storage.location, databases: report });

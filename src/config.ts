@@ -8,6 +8,7 @@
  * snapshot-interval: 24h
  * retention: 168h              # keep what restores any point of the last 7 days
  * metrics-addr: 127.0.0.1:9090 # off unless given
+ * signing-key: ${WALSYNC_SIGNING_KEY} # optional: HMAC-signs every history
  * databases:
  *   - path: /var/lib/app/app.db
  *     replicas:
@@ -22,7 +23,7 @@ import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { parseBucket, type S3Settings } from "./bucket.ts";
 import { usageError, WalsyncError } from "./errors.ts";
-import { isValidDbName } from "./layout.ts";
+import { invalidNameMessage, isValidDbName } from "./layout.ts";
 import { registerSecret } from "./redact.ts";
 import { durationMs } from "./duration.ts";
 
@@ -64,6 +65,8 @@ export interface WalsyncConfig {
   metricsAddr?: string;
   /** Uploads in flight at once across all databases. */
   maxConcurrentUploads: number;
+  /** HMAC key that signs every history (`signing-key:`); `WALSYNC_SIGNING_KEY` when absent. */
+  signingKey?: string;
   /** The databases. */
   databases: DatabaseConfig[];
 }
@@ -97,6 +100,7 @@ const topKeys = [
   "drill-interval",
   "metrics-addr",
   "max-uploads",
+  "signing-key",
   "databases",
 ];
 const dbKeys = [
@@ -196,6 +200,11 @@ export function parseConfig(
   if (!Number.isSafeInteger(defaults.checkpoint) || defaults.checkpoint < 4096) {
     fail(["checkpoint-size"], "checkpoint-size must be a byte count of at least 4096");
   }
+  let signingKey: string | undefined;
+  if (root["signing-key"] !== undefined) {
+    signingKey = str(root["signing-key"], ["signing-key"], "signing-key");
+    registerSecret(signingKey);
+  }
   let metricsAddr: string | undefined;
   if (root["metrics-addr"] !== undefined) {
     metricsAddr = str(root["metrics-addr"], ["metrics-addr"], "metrics-addr");
@@ -233,7 +242,7 @@ export function parseConfig(
     const path = resolve(base, str(db.path, [...at, "path"], "path"));
     const name = db.name === undefined ? basename(path) : str(db.name, [...at, "name"], "name");
     if (!isValidDbName(name)) {
-      fail([...at, "name"], `"${name}" is not a valid database name (a plain file name)`);
+      fail([...at, "name"], invalidNameMessage(name));
     }
     let replicaList = db.replicas as unknown[] | undefined;
     if (replicaList === undefined && db.bucket !== undefined) {
@@ -344,7 +353,13 @@ export function parseConfig(
       replicas,
     };
   });
-  return { file, metricsAddr, maxConcurrentUploads: maxUploads, databases };
+  return {
+    file,
+    metricsAddr,
+    maxConcurrentUploads: maxUploads,
+    ...(signingKey ? { signingKey } : {}),
+    databases,
+  };
 }
 
 /** Reads and parses a configuration file. */
@@ -367,6 +382,7 @@ export function explainConfig(config: WalsyncConfig): Record<string, unknown> {
     file: config.file,
     metricsAddr: config.metricsAddr ?? null,
     maxConcurrentUploads: config.maxConcurrentUploads,
+    ...(config.signingKey ? { signingKey: "[redacted]" } : {}),
     databases: config.databases.map((db) => ({
       name: db.name,
       path: db.path,

@@ -3,6 +3,8 @@
  * prose version of this file; change both together.
  *
  * ```
+ * <db>/head      (format 3: where the history ends)
+ * <db>/lease     (format 3: who may write it)
  * <db>/generations/<generation>/snapshots/<txid:16 hex>.db
  * <db>/generations/<generation>/wal/<first txid:16 hex>-<last txid:16 hex>.wal
  * ```
@@ -12,9 +14,13 @@
 /**
  * Version of the layout and metadata written by this build; readers accept it and older.
  * 1: segments are raw WAL frames. 2: a segment may be zstd-compressed (`walsync-encoding`);
- * a segment without that key is still raw, so format 1 objects read unchanged.
+ * a segment without that key is still raw, so format 1 objects read unchanged. 3: one
+ * anchored history per database (head, lease, `walsync-prev-key` links, optional signatures).
  */
-export const formatVersion = 2;
+export const formatVersion = 3;
+
+/** The largest txid a key may hold: what a JavaScript number represents exactly. */
+export const maxTxid = Number.MAX_SAFE_INTEGER;
 
 /** Metadata keys (S3 user metadata: lower case, sent as `x-amz-meta-<key>`). */
 export const meta = {
@@ -31,6 +37,8 @@ export const meta = {
   txidFirst: "walsync-txid-first",
   txidLast: "walsync-txid-last",
   prevSha256: "walsync-prev-sha256",
+  prevKey: "walsync-prev-key",
+  signature: "walsync-signature",
   salt: "walsync-salt",
   checksumStart: "walsync-checksum-start",
   checksumEnd: "walsync-checksum-end",
@@ -64,10 +72,15 @@ export interface ParsedKey {
 const generationPattern = /^\d{8}T\d{9}Z-[0-9a-f]{8}$/;
 const hex16 = /^[0-9a-f]{16}$/;
 
-/** Checks a database name as used in keys: a plain file name. */
+/** Checks a database name as used in keys: one path segment (a plain file name). */
 export function isValidDbName(name: string): boolean {
   return name.length > 0 && name.length <= 200 && !name.includes("/") && name !== "." &&
     name !== ".." && ![...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+}
+
+/** The one line for a database name that is not a single path segment (a usage error). */
+export function invalidNameMessage(name: string): string {
+  return `"${name}" is not a valid database name: use one path segment (no "/", not "." or "..", no control characters), e.g. --name app.db`;
 }
 
 /** A new generation id: UTC time to the millisecond, then 8 random hex digits, so ids sort by age. */
@@ -86,6 +99,7 @@ export function generationTime(generation: string): Date {
 
 /** 16 lower-case hex digits of a txid. */
 export function txidHex(txid: number): string {
+  if (!Number.isSafeInteger(txid) || txid < 0) throw new RangeError(`txid ${txid} out of range`);
   return txid.toString(16).padStart(16, "0");
 }
 
@@ -114,8 +128,30 @@ export function walSegmentKey(
   return `${generationPrefix(db, generation)}wal/${txidHex(firstTxid)}-${txidHex(lastTxid)}.wal`;
 }
 
+/** Key of the head of `db`: where its history ends (format 3). */
+export function headKey(db: string): string {
+  return `${db}/head`;
+}
+
+/** Key of the lease of `db`: who may write its history (format 3). */
+export function leaseKey(db: string): string {
+  return `${db}/lease`;
+}
+
+/**
+ * Whether `key` has the layout's shape but a txid above {@link maxTxid}: an integrity error
+ * for readers, never a number to compute with.
+ */
+export function hasOutOfRangeTxid(key: string): boolean {
+  const file = key.split("/").at(-1) ?? "";
+  const digits = file.replace(/\.(db|wal)$/, "").split("-");
+  return key.split("/").length === 5 && digits.every((d) => hex16.test(d)) &&
+    digits.some((d) => parseInt(d, 16) > maxTxid);
+}
+
 /** Parses a key written by this layout, or returns null for anything else. */
 export function parseKey(key: string): ParsedKey | null {
+  if (hasOutOfRangeTxid(key)) return null;
   const parts = key.split("/");
   if (parts.length !== 5 || parts[1] !== "generations") return null;
   const [db, , generation, dir, file] = parts;

@@ -2,7 +2,9 @@
  * List: what databases a bucket holds, each with its newest snapshot and how far its WAL reaches.
  * @module
  */
-import { lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
+import { type DatabaseCatalog, lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
+import { WalsyncError } from "./errors.ts";
+import { readHistory } from "./history/read.ts";
 import { meta } from "./layout.ts";
 import type { Storage } from "./storage.ts";
 
@@ -29,6 +31,25 @@ export interface ListedDatabase {
   } | null;
   /** When the newest object (snapshot or segment) was written, if storage says. */
   lastUpdate?: string;
+  /** Why the history could not be walked from its head (integrity), when that is the case. */
+  problem?: string;
+}
+
+/**
+ * The objects of a database's history: what its head reaches (format 3), or the listing. An
+ * integrity problem is thrown for one database and returned beside the raw listing for many.
+ */
+async function anchored(
+  storage: Storage,
+  catalog: DatabaseCatalog,
+  many: boolean,
+): Promise<{ catalog: DatabaseCatalog; problem?: string }> {
+  try {
+    return { catalog: (await readHistory(storage, catalog.db, { catalog })).catalog };
+  } catch (err) {
+    if (!many || !(err instanceof WalsyncError) || err.kind !== "integrity") throw err;
+    return { catalog, problem: err.message };
+  }
 }
 
 /** A restorable point of one database. */
@@ -60,8 +81,9 @@ export async function listDatabases(
     ? [await readCatalog(storage, options.db)]
     : await readAllCatalogs(storage);
   const result: ListedDatabase[] = [];
-  for (const catalog of catalogs) {
-    if (catalog.generations.length === 0) continue;
+  for (const listed of catalogs) {
+    if (listed.generations.length === 0) continue;
+    const { catalog, problem } = await anchored(storage, listed, !options.db);
     const withSnapshots = catalog.generations.filter((g) => g.snapshots.length > 0);
     const newestGen = withSnapshots.at(-1);
     const newest = newestGen?.snapshots.at(-1);
@@ -87,6 +109,7 @@ export async function listDatabases(
       latestTxid: Math.max(...catalog.generations.map(lastKnownTxid)),
       latestSnapshot,
       lastUpdate: lastTime > 0 ? new Date(lastTime).toISOString() : undefined,
+      ...(problem ? { problem } : {}),
     });
   }
   return result;
@@ -98,7 +121,7 @@ export async function listRestorePoints(
   db: string,
   options: { checksums?: boolean } = {},
 ): Promise<RestorePoint[]> {
-  const catalog = await readCatalog(storage, db);
+  const catalog = (await readHistory(storage, db)).catalog;
   const points: RestorePoint[] = [];
   for (const g of catalog.generations) {
     for (const [kind, objects] of [["snapshot", g.snapshots], ["wal", g.segments]] as const) {

@@ -7,7 +7,8 @@
  * their checks, or that cannot be reached, is skipped with a note and the next one is tried.
  * @module
  */
-import { type DatabaseCatalog, maxTxid, readCatalog } from "./catalog.ts";
+import { type DatabaseCatalog, maxTxid } from "./catalog.ts";
+import { readHistory } from "./history/read.ts";
 import { WalsyncError } from "./errors.ts";
 import { restoreDatabase, type RestoreOptions, type RestoreResult } from "./restore.ts";
 import type { Storage } from "./storage.ts";
@@ -56,7 +57,8 @@ export async function restoreFromReplicas(
   };
   for (const storage of replicas) {
     try {
-      const catalog = await readCatalog(storage, db);
+      // What the head reaches (format 3), so a replica is ranked by its anchored history.
+      const catalog = (await readHistory(storage, db)).catalog;
       ranked.push({ storage, newest: maxTxid(catalog), uploaded: lastUploadSecond(catalog) });
     } catch (err) {
       if (!(err instanceof WalsyncError)) throw err;

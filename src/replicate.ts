@@ -7,7 +7,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
-import { readCatalog } from "./catalog.ts";
+import { readHistory } from "./history/read.ts";
 import { integrityCheck } from "./database.ts";
 import { integrityError } from "./errors.ts";
 import type { Logger } from "./log.ts";
@@ -63,7 +63,8 @@ export async function replicate(
   const log = options.logger;
 
   async function update(): Promise<boolean> {
-    const plan = planRestore(await readCatalog(storage, db));
+    const history = await readHistory(storage, db);
+    const plan = planRestore(history.catalog);
     if (!state || state.generation !== plan.generation.id) {
       const result = await restoreDatabase(storage, db, { output: shadow, force: true });
       state = {
@@ -104,6 +105,7 @@ export async function replicate(
           generation: current.generation,
           pageSize: current.pageSize,
           prevSha256: current.prevSha256,
+          signing: history.signing,
         });
         if (!applied) break;
         current.txid = applied.txid;

@@ -10,11 +10,12 @@ import {
   type DatabaseCatalog,
   type Generation,
   lastKnownTxid,
-  readCatalog,
 } from "./catalog.ts";
 import { integrityCheck, parseDatabaseHeader } from "./database.ts";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, usageError, WalsyncError } from "./errors.ts";
+import { type History, readHistory } from "./history/read.ts";
+import { checkObjectSignature, type SigningKey } from "./history/sign.ts";
 import { meta } from "./layout.ts";
 import { readAllVerified, readObject, type VerifiedRead } from "./object.ts";
 import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
@@ -74,6 +75,8 @@ export interface RestorePlan {
   stopTime?: Date;
   /** Bytes to download. */
   bytes: number;
+  /** The anchored history it was planned over (format 3), for the checks along the way. */
+  history?: Pick<History, "format" | "ends" | "signed" | "signatureChecked" | "signing">;
 }
 
 /** What a restore did. */
@@ -98,6 +101,12 @@ export interface RestoreResult {
   size: number;
   /** Downloads fetched again and connections resumed (each logged on stderr); always set by a restore. */
   retries?: number;
+  /** 3 when restored from a history anchored by its head, 2 for an older bucket. */
+  format?: 2 | 3;
+  /** Whether the history is signed. */
+  signed?: boolean;
+  /** Whether signatures were checked (a signing key was set). */
+  signatureChecked?: boolean;
 }
 
 function describeTarget(target: RestoreTarget): string {
@@ -237,7 +246,8 @@ export async function restoreDatabase(
 ): Promise<RestoreResult> {
   const output = resolve(options.output);
   await checkOutput(output, options.force ?? false);
-  const plan = planRestore(await readCatalog(storage, db), options.target);
+  const history = await readHistory(storage, db);
+  const plan = { ...planRestore(history.catalog, options.target), history };
   return await applyPlan(storage, plan, output, options);
 }
 
@@ -294,6 +304,7 @@ export async function applyPlan(
       );
     }
     checkBelongs(plan.snapshot.key, snap.info.metadata, plan, "snapshot");
+    checkAnchored(plan, plan.snapshot.key, snap.info.metadata, snapDigest.sha256);
     done += snapDigest.size;
     cancelled();
 
@@ -315,8 +326,10 @@ export async function applyPlan(
         stopTxid: plan.stopTxid,
         stopTime: plan.stopTime,
         onBytes: report,
+        signing: plan.history?.signing,
       });
       if (applied1 === null) break;
+      checkAnchored(plan, segment.key, undefined, applied1.sha256);
       done += applied1.size;
       prevSha256 = applied1.sha256;
       reached = applied1.txid;
@@ -360,6 +373,9 @@ export async function applyPlan(
       integrityCheck: verdict,
       size,
       retries: retriesSoFar() - retriesBefore,
+      format: plan.history?.format ?? 2,
+      signed: plan.history?.signed ?? false,
+      signatureChecked: plan.history?.signatureChecked ?? false,
     };
   } catch (err) {
     if (open) {
@@ -391,6 +407,8 @@ export interface SegmentExpectation {
   stopTime?: Date;
   /** Bytes read so far of this object. */
   onBytes?: (n: number) => void;
+  /** When set, the segment's signature must match under this key. */
+  signing?: SigningKey;
 }
 
 /**
@@ -449,6 +467,7 @@ async function applySegmentOnce(
   try {
     info = parseSegmentMetadata(segment.key, read.info.metadata);
     checkSegmentBelongs(segment, read.info.metadata, info, expect);
+    if (expect.signing) checkObjectSignature(segment.key, read.info.metadata, expect.signing);
     if (expect.stopTime && new Date(info.created).getTime() > expect.stopTime.getTime()) {
       await read.body.cancel();
       return null;
@@ -597,6 +616,40 @@ function checkBelongs(
         actual ?? "(missing)",
       );
     }
+  }
+}
+
+/**
+ * Checks against the anchored history: the snapshot's `walsync-txid` against its key, its
+ * signature when a key is set, and the digest of each generation's last object against what
+ * the head (or the next generation's link) promises for it.
+ */
+function checkAnchored(
+  plan: RestorePlan,
+  key: string,
+  snapshotMetadata: Record<string, string> | undefined,
+  sha256: string,
+): void {
+  if (snapshotMetadata) {
+    const txid = snapshotMetadata[meta.txid];
+    if (txid !== undefined && Number(txid) !== plan.snapshot.txid) {
+      throw integrityError(
+        key,
+        "txid in metadata differs from the key",
+        String(plan.snapshot.txid),
+        txid ?? "(missing)",
+      );
+    }
+    if (plan.history?.signing) checkObjectSignature(key, snapshotMetadata, plan.history.signing);
+  }
+  const promised = plan.history?.ends.get(key);
+  if (promised !== undefined && promised !== sha256) {
+    throw integrityError(
+      key,
+      "object differs from the one the history's head (or link) names (substituted)",
+      promised,
+      sha256,
+    );
   }
 }
 

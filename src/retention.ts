@@ -3,7 +3,9 @@
  * once the generation that takes over as the window's base has a snapshot that verifies.
  * @module
  */
-import { type DatabaseCatalog, type Generation, readCatalog } from "./catalog.ts";
+import type { DatabaseCatalog, Generation } from "./catalog.ts";
+import { readHistory } from "./history/read.ts";
+import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { readObject } from "./object.ts";
 import type { Storage } from "./storage.ts";
 
@@ -50,15 +52,31 @@ export interface RetentionResult {
   skipped?: string;
 }
 
-/** Applies retention to one database in `storage`. */
+/**
+ * Applies retention to one database in `storage`. In a format 3 bucket the head's `base`
+ * moves first, by the lease holder: `writer` when watch runs it, else this call takes the
+ * lease for the moment (and refuses, naming the holder, while a watch holds it).
+ */
 export async function applyRetention(
   storage: Storage,
   db: string,
   windowMs: number,
   nowMs: number = Date.now(),
+  writer?: HistoryWriter,
 ): Promise<RetentionResult> {
-  const plan = planRetention(await readCatalog(storage, db), nowMs, windowMs);
-  if (plan.remove.length === 0 || !plan.base) return { generations: 0, objects: 0 };
+  // Format 3: only what the head reaches is planned over; the holder's generation is never
+  // a candidate, and objects nothing reaches go once they are older than the window.
+  const history = await readHistory(storage, db);
+  const live = writer?.currentGeneration() ?? history.head?.generation;
+  const plan = planRetention(history.catalog, nowMs, windowMs);
+  plan.remove = plan.remove.filter((g) => g.id !== live);
+  const stale = history.unreached.filter((o) =>
+    !o.key.includes(`/${live}/`) && (o.lastModified?.getTime() ?? nowMs) < nowMs - windowMs
+  ).map((o) => o.key);
+  if (plan.remove.length === 0 || !plan.base) {
+    if (stale.length > 0) await storage.delete(stale);
+    return { generations: 0, objects: stale.length };
+  }
   // Nothing is deleted unless the generation that replaces them as the window's start is sound.
   const snapshot = plan.base.snapshots[0];
   try {
@@ -74,8 +92,22 @@ export async function applyRetention(
       }); kept everything`,
     };
   }
+  if (history.format === 3) {
+    // The head's base moves first: an interrupted run leaves unreached objects, never a
+    // history whose links lead to nothing.
+    const holder = writer ?? createHistoryWriter(storage, db);
+    try {
+      await holder.acquire();
+      await holder.setBase(plan.base.id);
+    } finally {
+      if (!writer) await holder.release();
+    }
+  }
   // Segments before snapshots: an interrupted run leaves a shorter, not a broken-looking, history.
-  const keys = plan.remove.flatMap((g) => [...g.segments, ...g.snapshots].map((o) => o.key));
+  const keys = [
+    ...plan.remove.flatMap((g) => [...g.segments, ...g.snapshots].map((o) => o.key)),
+    ...stale,
+  ];
   await storage.delete(keys);
   return { generations: plan.remove.length, objects: keys.length };
 }

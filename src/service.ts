@@ -5,11 +5,14 @@
  * @module
  */
 import { openBucket } from "./bucket.ts";
+import { WalsyncError } from "./errors.ts";
 import type { WalsyncConfig } from "./config.ts";
 import type { DrillResult } from "./drill.ts";
+import { signingKeyFrom } from "./history/sign.ts";
 import { type Logger, withFields } from "./log.ts";
 import { type Metric, serveMetrics } from "./metrics.ts";
 import type { Storage } from "./storage.ts";
+import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
 
 /** How often retention runs for each database and replica. */
@@ -120,7 +123,9 @@ export async function runService(
   config: WalsyncConfig,
   logger: Logger,
   signal: AbortSignal,
+  options: { takeover?: boolean } = {},
 ): Promise<boolean> {
+  const held: HistoryWriter[] = [];
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
   const storages = new Map<string, Storage>();
@@ -146,7 +151,32 @@ export async function runService(
         logger,
         config.databases.some((d) => d.replicas.length > 1) ? { replica: storage.location } : {},
       );
+      // One writer per database and destination: a second watch refuses here, naming the holder.
+      const history = createHistoryWriter(storage, db.name, {
+        logger: log,
+        takeover: options.takeover,
+        signing: signingKeyFrom(config.signingKey),
+      });
+      try {
+        await history.acquire();
+      } catch (err) {
+        // Storage trouble is retried by the watcher (it takes the lease before its first
+        // snapshot); a lease held by another process refuses the start.
+        if (err instanceof WalsyncError && err.kind === "storage") {
+          log.log("ERROR", "could not take the lease yet; will retry", {
+            db: db.name,
+            error: err.message,
+          });
+        } else {
+          await Promise.all(held.map((h) => h.release()));
+          await metrics?.close();
+          for (const s of storages.values()) s.close();
+          throw err;
+        }
+      }
+      held.push(history);
       const watcher = createWatcher(db.path, storage, limiter, {
+        history,
         syncIntervalMs: db.syncIntervalMs,
         snapshotIntervalMs: db.snapshotIntervalMs,
         checkpointBytes: db.checkpointBytes,
@@ -180,7 +210,13 @@ export async function runService(
           await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
           while (!signal.aborted) {
             try {
-              const result = await applyRetention(storage, db.name, db.retentionMs);
+              const result = await applyRetention(
+                storage,
+                db.name,
+                db.retentionMs,
+                Date.now(),
+                history,
+              );
               if (result.skipped) {
                 log.log("WARN", "retention skipped", { db: db.name, reason: result.skipped });
               } else if (result.generations > 0) {

@@ -9,9 +9,10 @@
  */
 import { basename, join } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
-import { nextTxid } from "./catalog.ts";
 import { checkSourceDatabase, databaseError, readDatabaseHeader } from "./database.ts";
-import { meta, newGenerationId, snapshotKey } from "./layout.ts";
+import { usageError } from "./errors.ts";
+import { createHistoryWriter } from "./history/writer.ts";
+import { invalidNameMessage, isValidDbName, meta, newGenerationId, snapshotKey } from "./layout.ts";
 import { putFileObject } from "./object.ts";
 import type { Storage } from "./storage.ts";
 import { retriesSoFar } from "./transfer/retry.ts";
@@ -46,6 +47,8 @@ export interface SnapshotOptions {
   name?: string;
   /** Called with the bytes uploaded so far. */
   onBytes?: (done: number, total: number) => void;
+  /** Take the history's lease even when a running `watch` holds it. */
+  takeover?: boolean;
 }
 
 /** Copies a live database into a temporary file with SQLite's backup API. */
@@ -68,9 +71,13 @@ export async function takeSnapshot(
   dbPath: string,
   options: SnapshotOptions = {},
 ): Promise<SnapshotResult> {
-  await checkSourceDatabase(dbPath);
   const db = options.name ?? basename(dbPath);
   const retriesBefore = retriesSoFar();
+  if (!isValidDbName(db)) throw usageError(invalidNameMessage(db));
+  await checkSourceDatabase(dbPath);
+  // A snapshot starts a generation of the history: only the lease holder may (issue 11).
+  const history = createHistoryWriter(storage, db, { takeover: options.takeover });
+  await history.acquire();
   const tempDir = await Deno.makeTempDir({ prefix: "walsync-snapshot-" });
   try {
     const copy = join(tempDir, "snapshot.db");
@@ -78,20 +85,29 @@ export async function takeSnapshot(
     // The copy's header, not the source's: a VACUUM may have changed the page size meanwhile.
     const header = await readDatabaseHeader(copy);
     const size = (await Deno.stat(copy)).size;
-    const txid = await nextTxid(storage, db);
+    const start = await history.startGeneration();
+    const txid = start.txid;
     const generation = newGenerationId();
     const key = snapshotKey(db, generation, txid);
     const created = new Date().toISOString();
     const pageCount = Math.floor(size / header.pageSize);
-    const written = await putFileObject(storage, key, copy, {
-      [meta.kind]: "snapshot",
-      [meta.db]: db,
-      [meta.generation]: generation,
-      [meta.txid]: String(txid),
-      [meta.created]: created,
-      [meta.pageSize]: String(header.pageSize),
-      [meta.pageCount]: String(pageCount),
-    }, (done) => options.onBytes?.(done, size));
+    const written = await putFileObject(
+      storage,
+      key,
+      copy,
+      await history.signFile(key, copy, {
+        ...start.metadata,
+        [meta.kind]: "snapshot",
+        [meta.db]: db,
+        [meta.generation]: generation,
+        [meta.txid]: String(txid),
+        [meta.created]: created,
+        [meta.pageSize]: String(header.pageSize),
+        [meta.pageCount]: String(pageCount),
+      }),
+      (done) => options.onBytes?.(done, size),
+    );
+    await history.advance({ txid, key, sha256: written.sha256 });
     return {
       db,
       generation,
@@ -105,6 +121,7 @@ export async function takeSnapshot(
       retries: retriesSoFar() - retriesBefore,
     };
   } finally {
+    await history.release();
     await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
 }

@@ -6,6 +6,7 @@
  */
 import { type DatabaseCatalog, lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
 import { WalsyncError } from "./errors.ts";
+import { readHistory } from "./history/read.ts";
 import type { Storage } from "./storage.ts";
 import { verifyDatabase } from "./verify.ts";
 
@@ -69,13 +70,24 @@ export async function bucketStatus(
     );
   }
   const result: DatabaseStatus[] = [];
-  for (const catalog of catalogs) {
-    if (catalog.generations.length === 0) continue;
+  for (const listed of catalogs) {
+    if (listed.generations.length === 0) continue;
+    // What the head reaches (format 3); a history that cannot be walked is a problem to show.
+    let catalog = listed;
+    let walkProblem: string | undefined;
+    try {
+      catalog = (await readHistory(storage, listed.db, { catalog: listed })).catalog;
+    } catch (err) {
+      if (!(err instanceof WalsyncError) || err.kind !== "integrity") throw err;
+      walkProblem = err.message;
+    }
     const objects = catalog.generations.flatMap((g) => [...g.snapshots, ...g.segments]);
     const last = Math.max(0, ...objects.map((o) => o.lastModified?.getTime() ?? 0));
     const snapshots = catalog.generations.flatMap((g) => g.snapshots);
     const lastSnap = Math.max(0, ...snapshots.map((o) => o.lastModified?.getTime() ?? 0));
     const problems = chainProblems(catalog);
+    // A gap the listing shows already names the problem; the walk adds what only it sees.
+    if (walkProblem && problems.length === 0) problems.push(walkProblem);
     if (options.deep) {
       const report = await verifyDatabase(storage, catalog.db);
       for (const f of report.failures) {

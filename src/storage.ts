@@ -38,6 +38,19 @@ export interface PutOptions {
   parts?: PartDigests;
 }
 
+/** A small object read whole, with the version token a conditional write compares against. */
+export interface TaggedObject {
+  /** The object's bytes. */
+  bytes: Uint8Array;
+  /** Opaque version token (S3 ETag; on `file://` the SHA256 of the bytes). */
+  etag: string;
+  /** When storage wrote it, if it says. */
+  lastModified?: Date;
+}
+
+/** What a conditional write did: written (with the new token), or refused by its condition. */
+export type ConditionalWrite = { written: true; etag: string } | { written: false };
+
 /** A storage backend: S3 bucket (with optional prefix) or local directory. */
 export interface Storage {
   /** Where the objects live, for messages: `s3://bucket/prefix` or `file:///dir`. Never a secret. */
@@ -52,6 +65,18 @@ export interface Storage {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Deletes objects; missing keys are not an error. */
   delete(keys: string[]): Promise<void>;
+  /** Reads a small object (a head or lease) with its version token, or `null` when missing. */
+  readTagged(key: string): Promise<TaggedObject | null>;
+  /**
+   * Writes a small object only when no object has the key (S3 `If-None-Match: *`). A refusal
+   * is `{ written: false }`, not an error.
+   */
+  createIfAbsent(key: string, bytes: Uint8Array): Promise<ConditionalWrite>;
+  /**
+   * Replaces a small object only when its current version is `etag` (S3 `If-Match`). A
+   * refusal (changed or deleted meanwhile) is `{ written: false }`, not an error.
+   */
+  replaceIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<ConditionalWrite>;
   /** Checks that the storage is reachable and the bucket exists; throws a `storage` error otherwise. */
   check(): Promise<void>;
   /** Releases connections. */

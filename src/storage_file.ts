@@ -9,8 +9,16 @@
 import { dirname, join } from "node:path";
 import { syncDirectory } from "./durable.ts";
 import { integrityError, WalsyncError } from "./errors.ts";
-import { bytesStream, hashingStream } from "./hash.ts";
-import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+import { bytesStream, hashingStream, sha256Hex } from "./hash.ts";
+import type {
+  BodySource,
+  ConditionalWrite,
+  Metadata,
+  ObjectInfo,
+  PutOptions,
+  Storage,
+  TaggedObject,
+} from "./storage.ts";
 import type { RangeSource } from "./transfer/download.ts";
 
 const metaSuffix = ".meta.json";
@@ -66,8 +74,77 @@ export function fileStorage(root: string): Storage & RangeSource {
     }
   }
 
+  /**
+   * Runs `task` holding an exclusive `flock` on a lock file beside `path` (named like a temp
+   * file, so listings skip it): conditional writes of other processes wait for it.
+   */
+  async function withFileLock<T>(path: string, task: () => Promise<T>): Promise<T> {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const lock = await Deno.open(`${path}${tempMarker}lock`, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+    try {
+      await lock.lock(true);
+      return await task();
+    } finally {
+      lock.close(); // closing the descriptor releases the flock
+    }
+  }
+
+  async function readTagged(key: string): Promise<TaggedObject | null> {
+    const path = pathOf(key);
+    try {
+      const bytes = await Deno.readFile(path);
+      const stat = await Deno.stat(path);
+      return { bytes, etag: sha256Hex(bytes), lastModified: stat.mtime ?? undefined };
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  }
+
   return {
     location: `file://${root}`,
+
+    readTagged,
+
+    createIfAbsent(key: string, bytes: Uint8Array): Promise<ConditionalWrite> {
+      const path = pathOf(key);
+      return withFileLock(path, async () => {
+        const temp = await writeTemp(path, bytesStream(bytes));
+        try {
+          // link(2) fails when the name exists: the create is exclusive even without the lock.
+          await Deno.link(temp, path);
+        } catch (err) {
+          if (err instanceof Deno.errors.AlreadyExists) return { written: false };
+          throw err;
+        } finally {
+          await Deno.remove(temp).catch(() => {});
+        }
+        await syncDirectory(dirname(path));
+        return { written: true, etag: sha256Hex(bytes) };
+      });
+    },
+
+    replaceIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<ConditionalWrite> {
+      const path = pathOf(key);
+      return withFileLock(path, async () => {
+        const current = await readTagged(key);
+        if (current === null || current.etag !== etag) return { written: false };
+        const temp = await writeTemp(path, bytesStream(bytes));
+        try {
+          await Deno.rename(temp, path);
+        } catch (err) {
+          await Deno.remove(temp).catch(() => {});
+          throw err;
+        }
+        await syncDirectory(dirname(path));
+        return { written: true, etag: sha256Hex(bytes) };
+      });
+    },
 
     async put(key: string, body: BodySource, options: PutOptions): Promise<void> {
       const path = pathOf(key);

@@ -21,7 +21,15 @@ import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { integrityError, WalsyncError } from "./errors.ts";
 import { hashingStream, sha256Hex } from "./hash.ts";
-import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
+import type {
+  BodySource,
+  ConditionalWrite,
+  Metadata,
+  ObjectInfo,
+  PutOptions,
+  Storage,
+  TaggedObject,
+} from "./storage.ts";
 import { type RangeSource, ResumableError } from "./transfer/download.ts";
 import {
   fetchEnabled,
@@ -244,6 +252,23 @@ function isRetryable(err: unknown): boolean {
   if (code === "SlowDown" || code === "RequestTimeout" || code === "InternalError") return true;
   const net = networkCode(err);
   return net !== undefined && net !== "ENOTFOUND";
+}
+
+/**
+ * A conditional write refused by its condition: 412 Precondition Failed (the object exists,
+ * or has another ETag), 404 for `If-Match` on a deleted object, and AWS's 409
+ * ConditionalRequestConflict (a concurrent conditional write won).
+ */
+function isConditionRefused(err: unknown): boolean {
+  const e = err as SdkErrorLike;
+  const status = e?.$metadata?.httpStatusCode;
+  return status === 412 || status === 409 || e?.name === "PreconditionFailed" ||
+    e?.Code === "PreconditionFailed" || e?.name === "ConditionalRequestConflict" ||
+    isNotFound(err);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
 
 function isNotFound(err: unknown): boolean {
@@ -695,6 +720,48 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
     );
   }
 
+  async function readTagged(key: string): Promise<TaggedObject | null> {
+    try {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
+      const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      return { bytes, etag: out.ETag ?? "", lastModified: out.LastModified };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw toStorageError(err, context(`get "${key}"`));
+    }
+  }
+
+  /** One small PUT with a condition; a refusal is an answer, not an error. */
+  async function putConditional(
+    key: string,
+    bytes: Uint8Array,
+    condition: { IfNoneMatch: "*" } | { IfMatch: string },
+  ): Promise<ConditionalWrite> {
+    const checksum = Buffer.from(sha256Hex(bytes), "hex").toString("base64");
+    try {
+      const out = await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: fullKey(key),
+          Body: bytes,
+          ContentLength: bytes.byteLength,
+          ContentType: "application/json",
+          ...encryption,
+          ChecksumSHA256: checksum,
+          ...condition,
+        }),
+      );
+      return { written: true, etag: out.ETag ?? "" };
+    } catch (err) {
+      if (!isConditionRefused(err)) throw toStorageError(err, context(`conditional put "${key}"`));
+      // The SDK retries a request whose answer was lost: the first attempt may have written
+      // these very bytes (each head and lease body is unique), which the retry then sees.
+      const now = await readTagged(key);
+      if (now && sameBytes(now.bytes, bytes)) return { written: true, etag: now.etag };
+      return { written: false };
+    }
+  }
+
   return {
     location: `s3://${bucket}${prefix ? `/${prefix}` : ""}${endpoint ? ` at ${where}` : ""}`,
 
@@ -824,6 +891,16 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
 
     delete(keys: string[]): Promise<void> {
       return deleteKeys(keys);
+    },
+
+    readTagged,
+
+    createIfAbsent(key: string, bytes: Uint8Array): Promise<ConditionalWrite> {
+      return putConditional(key, bytes, { IfNoneMatch: "*" });
+    },
+
+    replaceIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<ConditionalWrite> {
+      return putConditional(key, bytes, { IfMatch: etag });
     },
 
     async check(): Promise<void> {

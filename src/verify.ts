@@ -7,6 +7,8 @@
 import { type DatabaseCatalog, readCatalog } from "./catalog.ts";
 import { parseDatabaseHeader } from "./database.ts";
 import { WalsyncError } from "./errors.ts";
+import { readHistory } from "./history/read.ts";
+import { checkObjectSignature } from "./history/sign.ts";
 import { meta } from "./layout.ts";
 import { readObject } from "./object.ts";
 import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "./segment.ts";
@@ -39,6 +41,14 @@ export interface VerifyReport {
   failures: VerifyFailure[];
   /** Digest of each object read, by key. */
   digests: Record<string, string>;
+  /** 3 when the history is anchored by a head, 2 for an older bucket. */
+  format: 2 | 3;
+  /** Objects the head does not reach: not part of the history, never restored. */
+  unreached: string[];
+  /** Whether the history is signed. */
+  signed: boolean;
+  /** Whether signatures were checked (a signing key is set). */
+  signatureChecked: boolean;
 }
 
 /** Options for {@link verifyDatabase}. */
@@ -104,23 +114,55 @@ export async function verifyDatabase(
   db: string,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const catalog: DatabaseCatalog = await readCatalog(storage, db);
+  const listed: DatabaseCatalog = await readCatalog(storage, db);
   const report: VerifyReport = {
     db,
     objects: 0,
     bytes: 0,
-    generations: catalog.generations.length,
+    generations: listed.generations.length,
     failures: [],
     digests: {},
+    format: 2,
+    unreached: [],
+    signed: false,
+    signatureChecked: false,
+  };
+  // The history as its head reaches it; when it cannot be walked, that is the first failure
+  // and every listed object is still checked on its own.
+  let catalog = listed;
+  let history: Awaited<ReturnType<typeof readHistory>> | undefined;
+  try {
+    history = await readHistory(storage, db, { catalog: listed });
+    catalog = history.catalog;
+    report.format = history.format;
+    report.unreached = history.unreached.map((o) => o.key);
+    report.signed = history.signed;
+    report.signatureChecked = history.signatureChecked;
+  } catch (err) {
+    if (listed.generations.length === 0) throw noBackup(db);
+    report.failures.push(failureOf(
+      err instanceof WalsyncError && err.detail?.key ? err.detail.key : `${db}/head`,
+      err,
+    ));
+    report.format = 3;
+  }
+  const signing = history?.signing;
+  const signatureFailure = (key: string, metadata: Record<string, string>) => {
+    if (!signing) return;
+    try {
+      checkObjectSignature(key, metadata, signing);
+    } catch (err) {
+      report.failures.push(failureOf(key, err));
+    }
   };
   if (catalog.generations.length === 0) {
-    throw new WalsyncError(
-      "failure",
-      `no backup of ${db} found in this bucket; check the database name and --bucket (walsync list shows what is there)`,
-    );
+    throw noBackup(db);
   }
   for (const key of catalog.unknown) {
-    report.failures.push({ key, problem: "object name is not part of the Walsync layout" });
+    const problem = catalog.outOfRange?.includes(key)
+      ? "txid in the key is beyond 2^53 - 1 (not written by Walsync)"
+      : "object name is not part of the Walsync layout";
+    report.failures.push({ key, problem });
   }
   const total = catalog.generations.reduce(
     (sum, g) => sum + [...g.snapshots, ...g.segments].reduce((s, o) => s + o.size, 0),
@@ -163,6 +205,7 @@ export async function verifyDatabase(
         report.digests[snapshot.key] = got.sha256;
         digestByLastTxid.set(snapshot.txid, got.sha256);
         if (!belongs(snapshot.key, got.metadata, "snapshot")) continue;
+        signatureFailure(snapshot.key, got.metadata);
         const header = parseDatabaseHeader(got.head);
         if (!header) {
           report.failures.push({
@@ -224,6 +267,7 @@ export async function verifyDatabase(
         report.digests[segment.key] = got.sha256;
         const info = parseSegmentMetadata(segment.key, got.metadata);
         belongs(segment.key, got.metadata, "wal");
+        signatureFailure(segment.key, got.metadata);
         if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
           report.failures.push({
             key: segment.key,
@@ -251,5 +295,24 @@ export async function verifyDatabase(
       }
     }
   }
+  // Each generation's last object must be the one the head (or the next link) names.
+  for (const [key, promised] of history?.ends ?? []) {
+    const digest = report.digests[key];
+    if (digest !== undefined && digest !== promised) {
+      report.failures.push({
+        key,
+        problem: "object differs from the one the history's head (or link) names (substituted)",
+        expected: promised,
+        actual: digest,
+      });
+    }
+  }
   return report;
+}
+
+function noBackup(db: string): WalsyncError {
+  return new WalsyncError(
+    "failure",
+    `no backup of ${db} found in this bucket; check the database name and --bucket (walsync list shows what is there)`,
+  );
 }

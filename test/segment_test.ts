@@ -5,6 +5,7 @@
  * `walsync watch` uploads. Integrity is layered: SHA256 of the stored bytes, then the zstd
  * frame and its content checksum and the declared decoded size, then the WAL checks.
  */
+import { createHistoryWriter } from "../src/history/writer.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -97,6 +98,9 @@ async function buildBucket(
   const storage = await storageOf(bucket);
   try {
     const snap = await takeSnapshot(storage, db);
+    // This test is the writer: it moves the head after each segment, as watch does (format 3).
+    const history = createHistoryWriter(storage, "app.db");
+    await history.acquire();
     const states = new Map([[snap.txid, (await dbFingerprint(db)).sha3]]);
     // One read puts the connection in WAL mode; it then keeps the CLI from deleting the WAL.
     const conn = new DatabaseSync(db);
@@ -137,6 +141,7 @@ async function buildBucket(
         } else {
           written = await putBytesObject(storage, key, read.frames, metadata);
         }
+        await history.advance({ txid, key, sha256: written.sha256 });
         segments.push(key);
         header = read.header;
         position = read.end;
@@ -144,6 +149,7 @@ async function buildBucket(
       }
       return { db, dir, segments, snapshotTxid: snap.txid, states };
     } finally {
+      await history.release();
       conn.close();
     }
   } finally {
@@ -478,7 +484,7 @@ for (const backend of backends) {
       for (const key of built.segments) {
         const raw = await bucket.read(key);
         assert.equal(raw.metadata["walsync-encoding"], "zstd", key);
-        assert.equal(raw.metadata["walsync-format"], "2", key);
+        assert.equal(raw.metadata["walsync-format"], "3", key);
         // sha256 and size describe the stored (compressed) bytes, as a plain GET sees them.
         assert.equal(raw.metadata.sha256, sha256(raw.bytes), key);
         assert.equal(raw.metadata["walsync-size"], String(raw.bytes.byteLength), key);
@@ -578,8 +584,8 @@ const tampers: [string, (raw: RawObject) => RawObject, RegExp][] = [
   }, /WAL frames fail their checks: frame 0 checksum|frame 0 checksum/],
   ["a walsync-format newer than this build", (raw) => ({
     bytes: raw.bytes,
-    metadata: { ...raw.metadata, "walsync-format": "3" },
-  }), /written by a newer Walsync \(format 3\); upgrade walsync/],
+    metadata: { ...raw.metadata, "walsync-format": "4" },
+  }), /written by a newer Walsync \(format 4\); upgrade walsync/],
 ];
 
 for (const [what, tamper, problem] of tampers) {

@@ -236,6 +236,56 @@ function contract(backend: Backend): void {
     assertEquals(info.metadata, { sha256 });
   });
 
+  test("createIfAbsent writes once and refuses when the key exists", async (storage) => {
+    const first = await storage.createIfAbsent("db/lease", new TextEncoder().encode("one"));
+    assert(first.written, "first create writes");
+    const second = await storage.createIfAbsent("db/lease", new TextEncoder().encode("two"));
+    assertEquals(second.written, false);
+    const got = await storage.readTagged("db/lease");
+    assertEquals(new TextDecoder().decode(got!.bytes), "one");
+    assertEquals(got!.etag, first.etag);
+    assert(got!.lastModified instanceof Date, "readTagged gives lastModified");
+  });
+
+  test("replaceIfMatch replaces only the version it was given", async (storage) => {
+    const created = await storage.createIfAbsent("db/head", new TextEncoder().encode("v1"));
+    assert(created.written);
+    const v2 = await storage.replaceIfMatch(
+      "db/head",
+      new TextEncoder().encode("v2"),
+      created.etag,
+    );
+    assert(v2.written, "replace with the current token writes");
+    // A stale writer still holding the first token cannot move the object back.
+    const stale = await storage.replaceIfMatch(
+      "db/head",
+      new TextEncoder().encode("v1 again"),
+      created.etag,
+    );
+    assertEquals(stale.written, false);
+    assertEquals(new TextDecoder().decode((await storage.readTagged("db/head"))!.bytes), "v2");
+    const missing = await storage.replaceIfMatch("db/none", new TextEncoder().encode("x"), v2.etag);
+    assertEquals(missing.written, false);
+    assertEquals(await storage.readTagged("db/none"), null);
+  });
+
+  test("concurrent createIfAbsent: exactly one wins", async (storage) => {
+    const results = await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, i) => storage.createIfAbsent("race/lease", new TextEncoder().encode(`writer ${i}`)),
+      ),
+    );
+    assertEquals(results.filter((r) => r.written).length, 1);
+  });
+
+  test("conditional objects are not listed as layout objects' neighbours", async (storage) => {
+    await storage.createIfAbsent("db/head", new TextEncoder().encode("h"));
+    const etag = (await storage.readTagged("db/head"))!.etag;
+    await storage.replaceIfMatch("db/head", new TextEncoder().encode("h2"), etag);
+    assertEquals(await keysOf(storage.list("db/")), ["db/head"]);
+  });
+
   test("head of a missing key is null", async (storage) => {
     assertEquals(await storage.head("nothing/here"), null);
   });

@@ -196,7 +196,7 @@ function sealSpilled(
   l.prevSha256 = spilled.sha256;
   return {
     key: walSegmentKey(name, l.generation, txid, txid),
-    body: { path: spilled.path },
+    body: { path: spilled.path, sha256: spilled.sha256 },
     metadata,
     txidLast: txid,
   };

@@ -5,9 +5,9 @@
  */
 import { join } from "node:path";
 import { backup } from "node:sqlite";
-import { nextTxid } from "../catalog.ts";
 import { readDatabaseHeader } from "../database.ts";
 import { WalsyncError } from "../errors.ts";
+import type { HistoryWriter } from "../history/writer.ts";
 import { meta, newGenerationId, snapshotKey } from "../layout.ts";
 import type { LogFields, Logger } from "../log.ts";
 import { putFileObject, type WrittenObject } from "../object.ts";
@@ -45,6 +45,8 @@ export interface GenerationTarget {
   walPath: string;
   /** Name in the bucket. */
   name: string;
+  /** The history this generation continues (lease, txids, head). */
+  history: HistoryWriter;
   /** Where the snapshot goes. */
   storage: Storage;
   /** Upload slots shared by every database. */
@@ -174,11 +176,16 @@ async function takeSnapshot(
     await backup(c.readers[0], copy, { rate: -1 });
     const dbHeader = await readDatabaseHeader(copy);
     const size = (await Deno.stat(copy)).size;
-    const txid = Math.max(await asStorage(() => nextTxid(storage, name)), minTxid);
+    // History hook: the txid follows the head (never below one this process used), and
+    // the snapshot links to the object the head named.
+    const start = await asStorage(() => target.history.startGeneration(minTxid));
+    const txid = start.txid;
     const key = snapshotKey(name, generation, txid);
+    const metadata = await target.history.signFile(key, copy, start.metadata);
     const written = await target.limiter.run(() =>
       asStorage(() =>
         putFileObject(storage, key, copy, {
+          ...metadata,
           [meta.kind]: "snapshot",
           [meta.db]: name,
           [meta.generation]: generation,
@@ -189,6 +196,7 @@ async function takeSnapshot(
         })
       )
     );
+    await target.history.advance({ txid, key, sha256: written.sha256 }); // history hook
     const lineage: Lineage = {
       generation,
       pageSize: dbHeader.pageSize,

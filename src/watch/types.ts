@@ -3,6 +3,7 @@
  * drives.
  * @module
  */
+import type { HistoryWriter } from "../history/writer.ts";
 import type { Logger } from "../log.ts";
 
 /** Settings for one watcher (`createWatcher`). */
@@ -17,6 +18,8 @@ export interface WatchOptions {
   maxConcurrentUploads: number;
   /** Where events go. */
   logger: Logger;
+  /** The lease, txids and head of this database's history (issue 11); made here when absent. */
+  history?: HistoryWriter;
 }
 
 /** Defaults for {@link WatchOptions}. */

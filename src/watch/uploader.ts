@@ -4,6 +4,8 @@
  * @module
  */
 import { WalsyncError } from "../errors.ts";
+import { sha256Hex } from "../hash.ts";
+import type { HistoryWriter } from "../history/writer.ts";
 import { putBytesObject, putFileObject } from "../object.ts";
 import type { Metadata, Storage } from "../storage.ts";
 import type { Limiter } from "./locks.ts";
@@ -13,7 +15,7 @@ export interface SealedSegment {
   /** Object key. */
   key: string;
   /** Encoded body (compressed frames): in memory, or a spill file removed once uploaded. */
-  body: Uint8Array | { path: string };
+  body: Uint8Array | { path: string; sha256: string };
   /** Object metadata. */
   metadata: Metadata;
   /** Last txid in the segment. */
@@ -64,8 +66,15 @@ export interface Uploader {
   readonly stats: Readonly<UploadStats>;
 }
 
-/** Creates the upload queue of one database on `storage`, uploads bounded by `limiter`. */
-export function createUploader(storage: Storage, limiter: Limiter): Uploader {
+/**
+ * Creates the upload queue of one database on `storage`, uploads bounded by `limiter`; the
+ * head of `history` follows each flushed batch.
+ */
+export function createUploader(
+  storage: Storage,
+  limiter: Limiter,
+  history?: HistoryWriter,
+): Uploader {
   const pending: SealedSegment[] = [];
   const stats: UploadStats = { bytesUploaded: 0, objectsUploaded: 0 };
   let shippedTxid: number | undefined;
@@ -74,14 +83,22 @@ export function createUploader(storage: Storage, limiter: Limiter): Uploader {
       pending.push(segment);
     },
     async flush() {
+      let last: { txid: number; key: string; sha256: string } | undefined;
       while (pending.length > 0) {
         const next = pending[0];
         const body = next.body;
+        // History hook: signed when a signing key is set.
+        const metadata = history?.signed
+          ? history.sign(next.key, {
+            ...next.metadata,
+            sha256: body instanceof Uint8Array ? sha256Hex(body) : body.sha256,
+          })
+          : next.metadata;
         const written = await limiter.run(() =>
           asStorage(() =>
             body instanceof Uint8Array
-              ? putBytesObject(storage, next.key, body, next.metadata)
-              : putFileObject(storage, next.key, body.path, next.metadata)
+              ? putBytesObject(storage, next.key, body, metadata)
+              : putFileObject(storage, next.key, body.path, metadata)
           )
         );
         pending.shift();
@@ -89,7 +106,10 @@ export function createUploader(storage: Storage, limiter: Limiter): Uploader {
         stats.bytesUploaded += written.size;
         stats.objectsUploaded++;
         shippedTxid = next.txidLast;
+        last = { txid: next.txidLast, key: next.key, sha256: written.sha256 };
       }
+      // History hook: the head follows each shipped batch.
+      if (last && history) await asStorage(() => history.advance(last!));
       return true;
     },
     get pendingCount() {

@@ -13,6 +13,7 @@
  */
 import { basename, resolve } from "node:path";
 import { WalsyncError } from "../errors.ts";
+import { createHistoryWriter, type HistoryWriter } from "../history/writer.ts";
 import type { LogFields } from "../log.ts";
 import type { Storage } from "../storage.ts";
 import { checkpoint } from "./checkpoint.ts";
@@ -53,6 +54,8 @@ export function createWatcher(
 ): DatabaseWatcher {
   const given = resolve(path);
   let inner: DatabaseWatcher | null = null;
+  // History hook (src/history/writer.ts): lease, txids from the head, head after each batch.
+  const history = options.history ?? createHistoryWriter(storage, name, { logger: options.logger });
   return {
     status: () =>
       inner?.status() ?? {
@@ -67,15 +70,24 @@ export function createWatcher(
     async tick() {
       if (inner === null) {
         const real = await realPathOf(given);
-        if (real === null) return 0; // not there yet: waiting for it, as a missing file
+        if (real === null) {
+          // History hook: a lease taken at start stays held while the file is awaited (a
+          // lost one is named when the first generation starts).
+          await history.renewIfDue().catch(() => {});
+          return 0; // not there yet: waiting for it, as a missing file
+        }
         if (real !== given) {
           options.logger.log("INFO", "database path resolved", { db: name, path: given, real });
         }
-        inner = watchDatabase(real, storage, limiter, options, name);
+        inner = watchDatabase(real, storage, limiter, options, name, history);
       }
       return await inner.tick();
     },
-    close: () => inner?.close() ?? Promise.resolve(true),
+    async close() {
+      const shipped = await (inner?.close() ?? Promise.resolve(true));
+      await history.release(); // history hook
+      return shipped;
+    },
   };
 }
 
@@ -99,11 +111,12 @@ function watchDatabase(
   limiter: Limiter,
   options: WatchOptions,
   name: string,
+  history: HistoryWriter,
 ): DatabaseWatcher {
   const walPath = `${dbPath}-wal`;
   const logger = options.logger;
   const collector = createCollector(walPath, name);
-  const uploader = createUploader(storage, limiter);
+  const uploader = createUploader(storage, limiter, history);
   const schedule = createSchedule();
   let conns: Connections | null = null;
   let lineage: Lineage | null = null;
@@ -124,6 +137,7 @@ function watchDatabase(
     dbPath,
     walPath,
     name,
+    history,
     storage,
     limiter,
     logger,
@@ -290,6 +304,7 @@ function watchDatabase(
   /** A full sync: generation if needed, ship, move the held reader, checkpoint if due. */
   async function syncStep(): Promise<number> {
     schedule.nextSyncAt = Date.now() + options.syncIntervalMs;
+    await history.renewIfDue(); // history hook: keep the lease
     let dbChanged = false;
     if (lineage && conns) {
       const changed = await checkDatabaseFile(conns);
