@@ -92,7 +92,12 @@ function timeOf(line: string): number {
   return Date.parse(line.split(" ")[0]);
 }
 
-Deno.test("file: SIGTERM while a restore drill runs ships the pending commits before the drill ends, and exits 0 within 10 s", async () => {
+/**
+ * One run of the drill scenario: a watch with frequent drills, five commits made while one
+ * runs, then SIGTERM. Returns how long after the stop the last running drill ended, and how
+ * long after that drill's end the last segment was written (negative: before it).
+ */
+async function sigtermDuringDrill(): Promise<{ drillLeftMs: number; segmentAfterDrillMs: number }> {
   const bucket = await fileBucket();
   const dir = await workDir();
   const db = join(dir, "app.db");
@@ -114,21 +119,32 @@ Deno.test("file: SIGTERM while a restore drill runs ships the pending commits be
     const lines = stopped.log.split("\n");
     const stopAt = timeOf(lines.find((l) => l.includes("stopping: shipping what is pending"))!);
     const drillsAfter = lines.filter((l) => l.includes("restore drill") && timeOf(l) >= stopAt);
-    if (drillsAfter.length > 0) {
-      // The last segment was written before the running drill ended.
-      const keys = await segmentKeys(bucket, "app.db");
-      let newest = 0;
-      for (const key of keys) {
-        newest = Math.max(newest, (await Deno.stat(join(bucket.dir, key))).mtime!.getTime());
-      }
-      assert.ok(
-        newest <= timeOf(drillsAfter.at(-1)!),
-        `the last segment was written ${
-          newest - timeOf(drillsAfter.at(-1)!)
-        } ms after the drill ended:\n${stopped.log}`,
-      );
+    if (drillsAfter.length === 0) return { drillLeftMs: 0, segmentAfterDrillMs: 0 };
+    const drillEnd = timeOf(drillsAfter.at(-1)!);
+    let newest = 0;
+    for (const key of await segmentKeys(bucket, "app.db")) {
+      newest = Math.max(newest, (await Deno.stat(join(bucket.dir, key))).mtime!.getTime());
     }
+    return { drillLeftMs: drillEnd - stopAt, segmentAfterDrillMs: newest - drillEnd };
   } finally {
     await watch.kill();
   }
+}
+
+Deno.test("file: SIGTERM while a restore drill runs ships the pending commits before the drill ends, and exits 0 within 10 s", async () => {
+  // Shipping starts at the signal and takes a few milliseconds; a drill that happens to end
+  // within moments of the signal says nothing about the order, so such a run is repeated
+  // (a few times at most). A watch that waited for the drill before shipping writes its last
+  // segment after the drill's end in every run.
+  const conclusiveAfterMs = 150;
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    const run = await sigtermDuringDrill();
+    if (run.drillLeftMs < conclusiveAfterMs) continue;
+    assert.ok(
+      run.segmentAfterDrillMs <= 0,
+      `the last segment was written ${run.segmentAfterDrillMs} ms after the drill ended`,
+    );
+    return;
+  }
+  console.log("no run had a drill still running 150 ms after SIGTERM; order not checked");
 });
