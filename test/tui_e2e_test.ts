@@ -484,7 +484,8 @@ e2e("a point in the middle of the WAL restores exactly the commits up to it", as
   }).spawn();
   const objects = async (pattern: string): Promise<number> => {
     const find = await new Deno.Command("find", {
-      args: [bucketDir, "-name", pattern],
+      // Files only: the database's directory (`live.db/`, with its lease) also ends in .db.
+      args: [bucketDir, "-type", "f", "-name", pattern],
       stdout: "piped",
     }).output();
     return decoder.decode(find.stdout).split("\n").filter(Boolean).length;
