@@ -795,19 +795,40 @@ Example:
         "per database: last snapshot, last shipped position, lag, and whether the chain is continuous",
       )
       .option("--deep", "also download and verify every object (like verify)")
+      .option(
+        "--db <path>",
+        "the live local database: lag is then the age of its oldest commit not in storage",
+      )
       .addHelpText(
         "after",
         `
+Lag needs the local database (--db): status compares what SQLite has committed there with where
+the bucket's head says the history ends. It is exact when everything is shipped; otherwise it is a
+lower bound (the age of the newest local change), shown as "at least" (--json: lagKnown).
 Exit code 5 when a chain has a gap or (with --deep) an object fails its checks.
 Examples:
   walsync status --bucket s3://backups/app
+  walsync status --db /var/lib/app/app.db -b s3://backups/app --json
   walsync status app.db -b file:///srv/backups --deep --json`,
       ),
-  ).action(async (db: string | undefined, options: BucketOptions & { deep?: boolean }) => {
+  ).action(async (
+    db: string | undefined,
+    options: BucketOptions & { deep?: boolean; db?: string },
+  ) => {
     const { bucketStatus } = await import("./status.ts");
+    const name = db !== undefined
+      ? nameArg(db)
+      : options.db !== undefined
+      ? dbName(options.db)
+      : undefined;
+    if (options.db !== undefined) await localDatabaseArg(options.db);
     const storage = await storageFrom(options);
     try {
-      const report = await bucketStatus(storage, { db: db && nameArg(db), deep: options.deep });
+      const report = await bucketStatus(storage, {
+        db: name,
+        deep: options.deep,
+        localPath: options.db,
+      });
       const ok = report.every((r) => r.chainOk);
       if (options.json) {
         printJson({ ok, command: "status", bucket: storage.location, databases: report });
@@ -818,9 +839,10 @@ Examples:
             `${r.chainOk ? "✓" : "✗"} ${r.name}: txid ${r.latestTxid}, last update ${
               r.lastUpdate ?? "-"
             } (${
-              r.lagSeconds === null ? "-" : Math.round(r.lagSeconds) + " s ago"
+              r.lastUpdateAgeSeconds === null ? "-" : Math.round(r.lastUpdateAgeSeconds) + " s ago"
             }), last snapshot ${r.lastSnapshot ?? "-"}, ${r.generations} generation(s)`,
           );
+          out(`    lag: ${lagText(r)}`);
           for (const p of r.problems) out(`    ${p}`);
         }
       }
@@ -831,6 +853,23 @@ Examples:
   });
 
   return program;
+}
+
+/** Checks that `--db` names an existing file before the bucket is read. */
+async function localDatabaseArg(path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).isFile) return;
+  } catch { /* named below */ }
+  throw usageError(`--db ${path} does not exist; give the path of the live database file`);
+}
+
+/** The lag of one status line in words. */
+function lagText(
+  r: { lagSeconds: number | null; lagKnown: string; lagReason: string },
+): string {
+  if (r.lagSeconds === null) return `unknown: ${r.lagReason}`;
+  const seconds = `${Math.round(r.lagSeconds * 10) / 10} s`;
+  return `${r.lagKnown === "at-least" ? "at least " : ""}${seconds} (${r.lagReason})`;
 }
 
 /** Whether a person is at the keyboard: both stdin and stdout are terminals. */
