@@ -11,6 +11,7 @@ import type { DrillResult } from "./drill.ts";
 import { signingKeyFrom } from "./history/sign.ts";
 import { type Logger, withFields } from "./log.ts";
 import { type Metric, serveMetrics } from "./metrics.ts";
+import { setRetryLogger } from "./transfer/retry.ts";
 import type { Storage } from "./storage.ts";
 import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
@@ -125,6 +126,8 @@ export async function runService(
   signal: AbortSignal,
   options: { takeover?: boolean } = {},
 ): Promise<boolean> {
+  // Retry lines come from the transfer layer: they go through this logger (--json-logs).
+  setRetryLogger(logger);
   const held: HistoryWriter[] = [];
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
