@@ -15,6 +15,7 @@ import type { Storage } from "./storage.ts";
 import { stderrLogger } from "./log.ts";
 import { watchDefaults } from "./watch.ts";
 import type { DatabaseConfig, WalsyncConfig } from "./config.ts";
+import type { SigningKey } from "./history/sign.ts";
 import { durationMs, formatDuration } from "./duration.ts";
 // Each command's implementation is imported when that command runs (`await import(…)`), so
 // a long-running `watch` does not keep restore, verify, the YAML parser and the rest loaded
@@ -264,6 +265,81 @@ function byteProgress(label: string, json: boolean | undefined) {
   };
 }
 
+/** One replica's verify: its JSON document (without `command`) and whether it passed. */
+interface VerifyOutcome {
+  ok: boolean;
+  document: Record<string, unknown>;
+}
+
+/** Verifies `name` in one storage, printing the text lines unless `--json`. */
+async function verifyOne(
+  storage: Storage,
+  name: string,
+  options: { deep?: boolean; json?: boolean },
+  signing?: SigningKey,
+): Promise<VerifyOutcome> {
+  const { verifyDatabase } = await import("./verify.ts");
+  const { runDrill } = await import("./drill.ts");
+  const bar = byteProgress("Verifying", options.json);
+  try {
+    const report = await verifyDatabase(storage, name, { onBytes: bar.onBytes, signing });
+    bar.done();
+    const drill = options.deep ? await runDrill(storage, name, signing) : undefined;
+    if (drill && !drill.ok) {
+      report.failures.push({ key: `${name} (restore drill)`, problem: drill.error ?? "failed" });
+    } else if (drill && !options.json) {
+      out(
+        `✓ Restore drill: txid ${drill.txid} applied from ${drill.objects} objects, integrity_check ok (${drill.durationMs} ms)`,
+      );
+    }
+    const ok = report.failures.length === 0;
+    if (!options.json) {
+      if (ok) {
+        out(
+          `✓ All checksums valid: ${report.objects} objects, ${
+            formatBytes(report.bytes)
+          } in ${report.generations} generation(s) of ${report.db} in ${storage.location}`,
+        );
+      } else {
+        for (const f of report.failures) {
+          let line = `✗ ${f.key}: ${f.problem}`;
+          if (f.expected !== undefined) line += `, expected ${f.expected}`;
+          if (f.actual !== undefined) line += `, actual ${f.actual}`;
+          out(line);
+        }
+        out(
+          `${report.failures.length} problem(s) in ${report.objects} objects of ${report.db} in ${storage.location}`,
+        );
+      }
+      out(historyLine(report));
+    }
+    return {
+      ok,
+      document: { ok, bucket: storage.location, ...report, ...(drill ? { drill } : {}) },
+    };
+  } finally {
+    bar.done();
+  }
+}
+
+/** The config at `file` and its entry for database `name` (a usage error naming the others). */
+async function configEntry(
+  file: string,
+  name: string,
+): Promise<{ config: WalsyncConfig; entry: DatabaseConfig }> {
+  const { loadConfig } = await import("./config.ts");
+  const config = await loadConfig(file);
+  const entry = config.databases.find((d) => d.name === name);
+  if (!entry) {
+    throw usageError(
+      `${file} has no database named ${name} (it has ${
+        config.databases.map((d) => d.name).join(", ")
+      })`,
+    );
+  }
+  return { config, entry };
+}
+
 /** Builds the commander program; `run` does the work and returns the exit code. */
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("walsync")
@@ -394,18 +470,10 @@ Examples:
     });
     if (options.config !== undefined) {
       if (options.bucket !== undefined) throw usageError("give --bucket or --config, not both");
-      const { loadConfig } = await import("./config.ts");
       const { restoreFromReplicas } = await import("./replicas.ts");
-      const config = await loadConfig(options.config);
+      const { signingKeyFrom } = await import("./history/sign.ts");
       const name = nameArg(dbArg);
-      const entry = config.databases.find((d) => d.name === name);
-      if (!entry) {
-        throw usageError(
-          `${options.config} has no database named ${name} (it has ${
-            config.databases.map((d) => d.name).join(", ")
-          })`,
-        );
-      }
+      const { config, entry } = await configEntry(options.config, name);
       const replicas = await Promise.all(entry.replicas.map((r) => openBucket(r.bucket, r.s3)));
       const bar = byteProgress("Restoring", options.json);
       try {
@@ -414,6 +482,7 @@ Examples:
           force: options.force,
           target,
           onBytes: bar.onBytes,
+          signing: signingKeyFrom(config.signingKey),
         }, (skipped) => {
           bar.done();
           err(`walsync: replica ${skipped.location} skipped: ${skipped.reason}`);
@@ -462,62 +531,49 @@ Examples:
         "--deep",
         "also run a restore drill: apply the latest state in a temporary directory and run integrity_check",
       )
+      .option(
+        "-c, --config <file>",
+        "check every replica of the database in a walsync.yml, with its signing-key",
+      )
       .addHelpText(
         "after",
         `
 Exit code 0 when every object is intact, 5 when any is not (each is named).
 Examples:
   walsync verify app.db --bucket s3://backups/app
-  walsync verify app.db -b file:///srv/backups --json | jq .failures`,
+  walsync verify app.db -b file:///srv/backups --json | jq .failures
+  walsync verify app.db --config /etc/walsync.yml`,
       ),
-  ).action(async (dbArg: string, options: BucketOptions & { deep?: boolean }) => {
-    const { verifyDatabase } = await import("./verify.ts");
-    const { runDrill } = await import("./drill.ts");
-    const storage = await storageFrom(options);
-    const bar = byteProgress("Verifying", options.json);
-    try {
-      const report = await verifyDatabase(storage, nameArg(dbArg), { onBytes: bar.onBytes });
-      bar.done();
-      const drill = options.deep ? await runDrill(storage, nameArg(dbArg)) : undefined;
-      if (drill && !drill.ok) {
-        report.failures.push({
-          key: `${nameArg(dbArg)} (restore drill)`,
-          problem: drill.error ?? "failed",
-        });
-      } else if (drill && !options.json) {
-        out(
-          `✓ Restore drill: txid ${drill.txid} applied from ${drill.objects} objects, integrity_check ok (${drill.durationMs} ms)`,
-        );
-      }
-      const ok = report.failures.length === 0;
-      if (options.json) {
-        printJson({
-          ok,
-          command: "verify",
-          bucket: storage.location,
-          ...report,
-          ...(drill ? { drill } : {}),
-        });
-      } else if (ok) {
-        out(
-          `✓ All checksums valid: ${report.objects} objects, ${
-            formatBytes(report.bytes)
-          } in ${report.generations} generation(s) of ${report.db}`,
-        );
-        out(historyLine(report));
-      } else {
-        for (const f of report.failures) {
-          let line = `✗ ${f.key}: ${f.problem}`;
-          if (f.expected !== undefined) line += `, expected ${f.expected}`;
-          if (f.actual !== undefined) line += `, actual ${f.actual}`;
-          out(line);
+  ).action(async (dbArg: string, options: BucketOptions & { deep?: boolean; config?: string }) => {
+    const name = nameArg(dbArg);
+    if (options.config !== undefined) {
+      if (options.bucket !== undefined) throw usageError("give --bucket or --config, not both");
+      const { config, entry } = await configEntry(options.config, name);
+      const { signingKeyFrom } = await import("./history/sign.ts");
+      const signing = signingKeyFrom(config.signingKey);
+      const results: VerifyOutcome[] = [];
+      for (const replica of entry.replicas) {
+        const storage = await openBucket(replica.bucket, replica.s3);
+        try {
+          await storage.check();
+          results.push(await verifyOne(storage, name, options, signing));
+        } finally {
+          storage.close();
         }
-        out(`${report.failures.length} problem(s) in ${report.objects} objects of ${report.db}`);
-        out(historyLine(report));
+      }
+      const ok = results.every((r) => r.ok);
+      if (options.json) {
+        printJson({ ok, command: "verify", replicas: results.map((r) => r.document) });
       }
       if (!ok) setExit(ExitCode.integrity);
+      return;
+    }
+    const storage = await storageFrom(options);
+    try {
+      const result = await verifyOne(storage, name, options);
+      if (options.json) printJson({ ok: result.ok, command: "verify", ...result.document });
+      if (!result.ok) setExit(ExitCode.integrity);
     } finally {
-      bar.done();
       storage.close();
     }
   });

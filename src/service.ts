@@ -245,7 +245,7 @@ export async function runService(
           const { runDrill } = await import("./drill.ts");
           await sleep(db.drillIntervalMs, signal);
           while (!signal.aborted) {
-            const result = await runDrill(storage, db.name);
+            const result = await runDrill(storage, db.name, signingKeyFrom(config.signingKey));
             job.drill = result;
             if (result.ok) {
               log.log("INFO", "restore drill passed", {
