@@ -15,6 +15,7 @@ import type { Storage } from "./storage.ts";
 import { stderrLogger } from "./log.ts";
 import { watchDefaults } from "./watch.ts";
 import type { DatabaseConfig, WalsyncConfig } from "./config.ts";
+import type { SigningKey } from "./history/sign.ts";
 import { durationMs, formatDuration } from "./duration.ts";
 // Each command's implementation is imported when that command runs (`await import(…)`), so
 // a long-running `watch` does not keep restore, verify, the YAML parser and the rest loaded
@@ -264,6 +265,81 @@ function byteProgress(label: string, json: boolean | undefined) {
   };
 }
 
+/** One replica's verify: its JSON document (without `command`) and whether it passed. */
+interface VerifyOutcome {
+  ok: boolean;
+  document: Record<string, unknown>;
+}
+
+/** Verifies `name` in one storage, printing the text lines unless `--json`. */
+async function verifyOne(
+  storage: Storage,
+  name: string,
+  options: { deep?: boolean; json?: boolean },
+  signing?: SigningKey,
+): Promise<VerifyOutcome> {
+  const { verifyDatabase } = await import("./verify.ts");
+  const { runDrill } = await import("./drill.ts");
+  const bar = byteProgress("Verifying", options.json);
+  try {
+    const report = await verifyDatabase(storage, name, { onBytes: bar.onBytes, signing });
+    bar.done();
+    const drill = options.deep ? await runDrill(storage, name, signing) : undefined;
+    if (drill && !drill.ok) {
+      report.failures.push({ key: `${name} (restore drill)`, problem: drill.error ?? "failed" });
+    } else if (drill && !options.json) {
+      out(
+        `✓ Restore drill: txid ${drill.txid} applied from ${drill.objects} objects, integrity_check ok (${drill.durationMs} ms)`,
+      );
+    }
+    const ok = report.failures.length === 0;
+    if (!options.json) {
+      if (ok) {
+        out(
+          `✓ All checksums valid: ${report.objects} objects, ${
+            formatBytes(report.bytes)
+          } in ${report.generations} generation(s) of ${report.db} in ${storage.location}`,
+        );
+      } else {
+        for (const f of report.failures) {
+          let line = `✗ ${f.key}: ${f.problem}`;
+          if (f.expected !== undefined) line += `, expected ${f.expected}`;
+          if (f.actual !== undefined) line += `, actual ${f.actual}`;
+          out(line);
+        }
+        out(
+          `${report.failures.length} problem(s) in ${report.objects} objects of ${report.db} in ${storage.location}`,
+        );
+      }
+      out(historyLine(report));
+    }
+    return {
+      ok,
+      document: { ok, bucket: storage.location, ...report, ...(drill ? { drill } : {}) },
+    };
+  } finally {
+    bar.done();
+  }
+}
+
+/** The config at `file` and its entry for database `name` (a usage error naming the others). */
+async function configEntry(
+  file: string,
+  name: string,
+): Promise<{ config: WalsyncConfig; entry: DatabaseConfig }> {
+  const { loadConfig } = await import("./config.ts");
+  const config = await loadConfig(file);
+  const entry = config.databases.find((d) => d.name === name);
+  if (!entry) {
+    throw usageError(
+      `${file} has no database named ${name} (it has ${
+        config.databases.map((d) => d.name).join(", ")
+      })`,
+    );
+  }
+  return { config, entry };
+}
+
 /** Builds the commander program; `run` does the work and returns the exit code. */
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("walsync")
@@ -394,18 +470,10 @@ Examples:
     });
     if (options.config !== undefined) {
       if (options.bucket !== undefined) throw usageError("give --bucket or --config, not both");
-      const { loadConfig } = await import("./config.ts");
       const { restoreFromReplicas } = await import("./replicas.ts");
-      const config = await loadConfig(options.config);
+      const { signingKeyFrom } = await import("./history/sign.ts");
       const name = nameArg(dbArg);
-      const entry = config.databases.find((d) => d.name === name);
-      if (!entry) {
-        throw usageError(
-          `${options.config} has no database named ${name} (it has ${
-            config.databases.map((d) => d.name).join(", ")
-          })`,
-        );
-      }
+      const { config, entry } = await configEntry(options.config, name);
       const replicas = await Promise.all(entry.replicas.map((r) => openBucket(r.bucket, r.s3)));
       const bar = byteProgress("Restoring", options.json);
       try {
@@ -414,6 +482,7 @@ Examples:
           force: options.force,
           target,
           onBytes: bar.onBytes,
+          signing: signingKeyFrom(config.signingKey),
         }, (skipped) => {
           bar.done();
           err(`walsync: replica ${skipped.location} skipped: ${skipped.reason}`);
@@ -462,62 +531,49 @@ Examples:
         "--deep",
         "also run a restore drill: apply the latest state in a temporary directory and run integrity_check",
       )
+      .option(
+        "-c, --config <file>",
+        "check every replica of the database in a walsync.yml, with its signing-key",
+      )
       .addHelpText(
         "after",
         `
 Exit code 0 when every object is intact, 5 when any is not (each is named).
 Examples:
   walsync verify app.db --bucket s3://backups/app
-  walsync verify app.db -b file:///srv/backups --json | jq .failures`,
+  walsync verify app.db -b file:///srv/backups --json | jq .failures
+  walsync verify app.db --config /etc/walsync.yml`,
       ),
-  ).action(async (dbArg: string, options: BucketOptions & { deep?: boolean }) => {
-    const { verifyDatabase } = await import("./verify.ts");
-    const { runDrill } = await import("./drill.ts");
-    const storage = await storageFrom(options);
-    const bar = byteProgress("Verifying", options.json);
-    try {
-      const report = await verifyDatabase(storage, nameArg(dbArg), { onBytes: bar.onBytes });
-      bar.done();
-      const drill = options.deep ? await runDrill(storage, nameArg(dbArg)) : undefined;
-      if (drill && !drill.ok) {
-        report.failures.push({
-          key: `${nameArg(dbArg)} (restore drill)`,
-          problem: drill.error ?? "failed",
-        });
-      } else if (drill && !options.json) {
-        out(
-          `✓ Restore drill: txid ${drill.txid} applied from ${drill.objects} objects, integrity_check ok (${drill.durationMs} ms)`,
-        );
-      }
-      const ok = report.failures.length === 0;
-      if (options.json) {
-        printJson({
-          ok,
-          command: "verify",
-          bucket: storage.location,
-          ...report,
-          ...(drill ? { drill } : {}),
-        });
-      } else if (ok) {
-        out(
-          `✓ All checksums valid: ${report.objects} objects, ${
-            formatBytes(report.bytes)
-          } in ${report.generations} generation(s) of ${report.db}`,
-        );
-        out(historyLine(report));
-      } else {
-        for (const f of report.failures) {
-          let line = `✗ ${f.key}: ${f.problem}`;
-          if (f.expected !== undefined) line += `, expected ${f.expected}`;
-          if (f.actual !== undefined) line += `, actual ${f.actual}`;
-          out(line);
+  ).action(async (dbArg: string, options: BucketOptions & { deep?: boolean; config?: string }) => {
+    const name = nameArg(dbArg);
+    if (options.config !== undefined) {
+      if (options.bucket !== undefined) throw usageError("give --bucket or --config, not both");
+      const { config, entry } = await configEntry(options.config, name);
+      const { signingKeyFrom } = await import("./history/sign.ts");
+      const signing = signingKeyFrom(config.signingKey);
+      const results: VerifyOutcome[] = [];
+      for (const replica of entry.replicas) {
+        const storage = await openBucket(replica.bucket, replica.s3);
+        try {
+          await storage.check();
+          results.push(await verifyOne(storage, name, options, signing));
+        } finally {
+          storage.close();
         }
-        out(`${report.failures.length} problem(s) in ${report.objects} objects of ${report.db}`);
-        out(historyLine(report));
+      }
+      const ok = results.every((r) => r.ok);
+      if (options.json) {
+        printJson({ ok, command: "verify", replicas: results.map((r) => r.document) });
       }
       if (!ok) setExit(ExitCode.integrity);
+      return;
+    }
+    const storage = await storageFrom(options);
+    try {
+      const result = await verifyOne(storage, name, options);
+      if (options.json) printJson({ ok: result.ok, command: "verify", ...result.document });
+      if (!result.ok) setExit(ExitCode.integrity);
     } finally {
-      bar.done();
       storage.close();
     }
   });
@@ -795,19 +851,40 @@ Example:
         "per database: last snapshot, last shipped position, lag, and whether the chain is continuous",
       )
       .option("--deep", "also download and verify every object (like verify)")
+      .option(
+        "--db <path>",
+        "the live local database: lag is then the age of its oldest commit not in storage",
+      )
       .addHelpText(
         "after",
         `
+Lag needs the local database (--db): status compares what SQLite has committed there with where
+the bucket's head says the history ends. It is exact when everything is shipped; otherwise it is a
+lower bound (the age of the newest local change), shown as "at least" (--json: lagKnown).
 Exit code 5 when a chain has a gap or (with --deep) an object fails its checks.
 Examples:
   walsync status --bucket s3://backups/app
+  walsync status --db /var/lib/app/app.db -b s3://backups/app --json
   walsync status app.db -b file:///srv/backups --deep --json`,
       ),
-  ).action(async (db: string | undefined, options: BucketOptions & { deep?: boolean }) => {
+  ).action(async (
+    db: string | undefined,
+    options: BucketOptions & { deep?: boolean; db?: string },
+  ) => {
     const { bucketStatus } = await import("./status.ts");
+    const name = db !== undefined
+      ? nameArg(db)
+      : options.db !== undefined
+      ? dbName(options.db)
+      : undefined;
+    if (options.db !== undefined) await localDatabaseArg(options.db);
     const storage = await storageFrom(options);
     try {
-      const report = await bucketStatus(storage, { db: db && nameArg(db), deep: options.deep });
+      const report = await bucketStatus(storage, {
+        db: name,
+        deep: options.deep,
+        localPath: options.db,
+      });
       const ok = report.every((r) => r.chainOk);
       if (options.json) {
         printJson({ ok, command: "status", bucket: storage.location, databases: report });
@@ -818,9 +895,10 @@ Examples:
             `${r.chainOk ? "✓" : "✗"} ${r.name}: txid ${r.latestTxid}, last update ${
               r.lastUpdate ?? "-"
             } (${
-              r.lagSeconds === null ? "-" : Math.round(r.lagSeconds) + " s ago"
+              r.lastUpdateAgeSeconds === null ? "-" : Math.round(r.lastUpdateAgeSeconds) + " s ago"
             }), last snapshot ${r.lastSnapshot ?? "-"}, ${r.generations} generation(s)`,
           );
+          out(`    lag: ${lagText(r)}`);
           for (const p of r.problems) out(`    ${p}`);
         }
       }
@@ -831,6 +909,23 @@ Examples:
   });
 
   return program;
+}
+
+/** Checks that `--db` names an existing file before the bucket is read. */
+async function localDatabaseArg(path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).isFile) return;
+  } catch { /* named below */ }
+  throw usageError(`--db ${path} does not exist; give the path of the live database file`);
+}
+
+/** The lag of one status line in words. */
+function lagText(
+  r: { lagSeconds: number | null; lagKnown: string; lagReason: string },
+): string {
+  if (r.lagSeconds === null) return `unknown: ${r.lagReason}`;
+  const seconds = `${Math.round(r.lagSeconds * 10) / 10} s`;
+  return `${r.lagKnown === "at-least" ? "at least " : ""}${seconds} (${r.lagReason})`;
 }
 
 /** Whether a person is at the keyboard: both stdin and stdout are terminals. */

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { WalsyncError } from "./errors.ts";
 import { restoreDatabase } from "./restore.ts";
+import type { SigningKey } from "./history/sign.ts";
 import type { Storage } from "./storage.ts";
 
 /** The outcome of one drill. */
@@ -32,12 +33,16 @@ export interface DrillResult {
 }
 
 /** Runs one drill for `db` in `storage`. */
-export async function runDrill(storage: Storage, db: string): Promise<DrillResult> {
+export async function runDrill(
+  storage: Storage,
+  db: string,
+  signing?: SigningKey,
+): Promise<DrillResult> {
   const at = new Date().toISOString();
   const started = performance.now();
   const dir = await Deno.makeTempDir({ prefix: "walsync-drill-" });
   try {
-    const result = await restoreDatabase(storage, db, { output: join(dir, db) });
+    const result = await restoreDatabase(storage, db, { output: join(dir, db), signing });
     return {
       db,
       ok: true,

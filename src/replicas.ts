@@ -58,7 +58,7 @@ export async function restoreFromReplicas(
   for (const storage of replicas) {
     try {
       // What the head reaches (format 3), so a replica is ranked by its anchored history.
-      const catalog = (await readHistory(storage, db)).catalog;
+      const catalog = (await readHistory(storage, db, { signing: options.signing })).catalog;
       ranked.push({ storage, newest: maxTxid(catalog), uploaded: lastUploadSecond(catalog) });
     } catch (err) {
       if (!(err instanceof WalsyncError)) throw err;

@@ -57,6 +57,8 @@ export interface RestoreOptions {
   onBytes?: (done: number, total: number) => void;
   /** Checked between objects; when it returns true the restore stops and cleans up. */
   cancelled?: () => boolean;
+  /** Signing key (a config's `signing-key:`); `WALSYNC_SIGNING_KEY` when absent. */
+  signing?: SigningKey;
 }
 
 /** The objects a restore will read. */
@@ -246,7 +248,7 @@ export async function restoreDatabase(
 ): Promise<RestoreResult> {
   const output = resolve(options.output);
   await checkOutput(output, options.force ?? false);
-  const history = await readHistory(storage, db);
+  const history = await readHistory(storage, db, { signing: options.signing });
   const plan = { ...planRestore(history.catalog, options.target), history };
   return await applyPlan(storage, plan, output, options);
 }

@@ -11,6 +11,7 @@ import type { DrillResult } from "./drill.ts";
 import { signingKeyFrom } from "./history/sign.ts";
 import { type Logger, withFields } from "./log.ts";
 import { type Metric, serveMetrics } from "./metrics.ts";
+import { setRetryLogger } from "./transfer/retry.ts";
 import type { Storage } from "./storage.ts";
 import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
@@ -92,6 +93,12 @@ function collect(jobs: Job[]): Metric[] {
       "Unix time of the last successful sync.",
       (j) => j.watcher.status().lastSyncAt / 1000,
     ),
+    family(
+      "walsync_watcher_running",
+      "gauge",
+      "1 while this database is being shipped to this replica, 0 once stopped (its lease was taken over).",
+      (j) => (j.watcher.status().running === false ? 0 : 1),
+    ),
     family("walsync_txid", "gauge", "Last txid shipped.", (j) => j.watcher.status().txid ?? -1),
     family(
       "walsync_drill_success",
@@ -125,6 +132,14 @@ export async function runService(
   signal: AbortSignal,
   options: { takeover?: boolean } = {},
 ): Promise<boolean> {
+  // Everything stops on the caller's signal, or once no watcher is left running (each lost
+  // its lease to another process): then drills and retention have nothing left to serve.
+  const everything = new AbortController();
+  if (signal.aborted) everything.abort();
+  else signal.addEventListener("abort", () => everything.abort(), { once: true });
+  signal = everything.signal;
+  // Retry lines come from the transfer layer: they go through this logger (--json-logs).
+  setRetryLogger(logger);
   const held: HistoryWriter[] = [];
   const limiter = createLimiter(config.maxConcurrentUploads);
   const jobs: Job[] = [];
@@ -197,6 +212,7 @@ export async function runService(
         while (!signal.aborted) {
           const started = Date.now();
           const soon = await watcher.tick();
+          if (watcher.status().running === false) return; // lease lost: stopped for good
           const wait = Math.max(0, db.syncIntervalMs - (Date.now() - started));
           await sleep(soon > 0 ? Math.min(soon, wait) : wait, signal);
         }
@@ -208,7 +224,7 @@ export async function runService(
         background.push((async () => {
           const { applyRetention } = await import("./retention.ts");
           await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
-          while (!signal.aborted) {
+          while (!signal.aborted && watcher.status().running !== false) {
             try {
               const result = await applyRetention(
                 storage,
@@ -241,8 +257,8 @@ export async function runService(
         background.push((async () => {
           const { runDrill } = await import("./drill.ts");
           await sleep(db.drillIntervalMs, signal);
-          while (!signal.aborted) {
-            const result = await runDrill(storage, db.name);
+          while (!signal.aborted && watcher.status().running !== false) {
+            const result = await runDrill(storage, db.name, signingKeyFrom(config.signingKey));
             job.drill = result;
             if (result.ok) {
               log.log("INFO", "restore drill passed", {
@@ -272,6 +288,7 @@ export async function runService(
     metrics: metrics ? `${config.metricsAddr} (port ${metrics.port})` : "off",
   });
   await Promise.all(loops);
+  everything.abort();
   // Pending commits first: a drill or retention pass still running must not use up the time
   // a service manager gives us before it kills the process.
   const shipped = await Promise.all(jobs.map((j) => j.watcher.close()));
@@ -279,12 +296,19 @@ export async function runService(
   await metrics?.close();
   for (const storage of storages.values()) storage.close();
   const complete = shipped.every(Boolean);
-  logger.log(
-    complete ? "INFO" : "ERROR",
-    complete ? "stopped" : "stopped with commits not shipped",
-    {
+  // A lost lease was named in its own ERROR line; the end only counts them.
+  const lost = jobs.filter((j) => j.watcher.status().running === false).length;
+  if (lost > 0) {
+    logger.log("WARN", "stopped; some databases lost their lease to another process", {
       databases: config.databases.length,
-    },
-  );
-  return complete;
+      lost,
+    });
+  } else {
+    logger.log(
+      complete ? "INFO" : "ERROR",
+      complete ? "stopped" : "stopped with commits not shipped",
+      { databases: config.databases.length },
+    );
+  }
+  return complete && lost === 0;
 }

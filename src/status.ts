@@ -9,6 +9,8 @@ import { WalsyncError } from "./errors.ts";
 import { readHistory } from "./history/read.ts";
 import type { Storage } from "./storage.ts";
 import { verifyDatabase } from "./verify.ts";
+import { type LagKnown, localLag } from "./status_local.ts";
+import type { Head } from "./history/head.ts";
 
 /** The status of one database's backup. */
 export interface DatabaseStatus {
@@ -22,8 +24,19 @@ export interface DatabaseStatus {
   latestTxid: number;
   /** When the newest object was written (ISO 8601), if storage says. */
   lastUpdate?: string;
-  /** Seconds since then, or null when unknown. */
+  /** Seconds since then, or null when unknown (the age of the newest object, not the lag). */
+  lastUpdateAgeSeconds: number | null;
+  /**
+   * The age of the oldest local commit not in storage: needs the local database (`--db`);
+   * null without it.
+   */
   lagSeconds: number | null;
+  /** `exact`, `at-least` (a lower bound), or `unknown` (no local database given). */
+  lagKnown: LagKnown;
+  /** Whether a local commit is known to be missing from storage (with `--db`). */
+  behind?: boolean;
+  /** How the lag was found, one line. */
+  lagReason: string;
   /** When the newest snapshot was written. */
   lastSnapshot?: string;
   /** Whether every generation's objects form an unbroken chain (and, deep, every object verifies). */
@@ -56,7 +69,7 @@ export function chainProblems(catalog: DatabaseCatalog): string[] {
 /** Status of every database (or one) in a bucket. */
 export async function bucketStatus(
   storage: Storage,
-  options: { db?: string; deep?: boolean; nowMs?: number } = {},
+  options: { db?: string; deep?: boolean; nowMs?: number; localPath?: string } = {},
 ): Promise<DatabaseStatus[]> {
   const now = options.nowMs ?? Date.now();
   const catalogs = options.db
@@ -75,8 +88,11 @@ export async function bucketStatus(
     // What the head reaches (format 3); a history that cannot be walked is a problem to show.
     let catalog = listed;
     let walkProblem: string | undefined;
+    let head: Head | undefined;
     try {
-      catalog = (await readHistory(storage, listed.db, { catalog: listed })).catalog;
+      const history = await readHistory(storage, listed.db, { catalog: listed });
+      catalog = history.catalog;
+      head = history.head;
     } catch (err) {
       if (!(err instanceof WalsyncError) || err.kind !== "integrity") throw err;
       walkProblem = err.message;
@@ -95,13 +111,25 @@ export async function bucketStatus(
         if (!problems.some((p) => p.includes(f.key))) problems.push(line);
       }
     }
+    const local = options.localPath
+      ? await localLag(storage, options.localPath, head, last, now)
+      : {
+        lagSeconds: null,
+        lagKnown: "unknown" as const,
+        behind: undefined,
+        reason: "lag needs the local database path (--db)",
+      };
     result.push({
       name: catalog.db,
       generations: catalog.generations.length,
       generation: catalog.generations.at(-1)?.id,
       latestTxid: Math.max(...catalog.generations.map(lastKnownTxid)),
       lastUpdate: last > 0 ? new Date(last).toISOString() : undefined,
-      lagSeconds: last > 0 ? Math.max(0, (now - last) / 1000) : null,
+      lastUpdateAgeSeconds: last > 0 ? Math.max(0, (now - last) / 1000) : null,
+      lagSeconds: local.lagSeconds,
+      lagKnown: local.lagKnown,
+      ...(local.behind !== undefined ? { behind: local.behind } : {}),
+      lagReason: local.reason,
       lastSnapshot: lastSnap > 0 ? new Date(lastSnap).toISOString() : undefined,
       chainOk: problems.length === 0,
       problems,

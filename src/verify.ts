@@ -8,7 +8,7 @@ import { type DatabaseCatalog, readCatalog } from "./catalog.ts";
 import { parseDatabaseHeader } from "./database.ts";
 import { WalsyncError } from "./errors.ts";
 import { readHistory } from "./history/read.ts";
-import { checkObjectSignature } from "./history/sign.ts";
+import { checkObjectSignature, type SigningKey } from "./history/sign.ts";
 import { meta } from "./layout.ts";
 import { readObject } from "./object.ts";
 import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "./segment.ts";
@@ -55,6 +55,8 @@ export interface VerifyReport {
 export interface VerifyOptions {
   /** Called with bytes read so far and the expected total. */
   onBytes?: (done: number, total: number) => void;
+  /** Signing key (a config's `signing-key:`); `WALSYNC_SIGNING_KEY` when absent. */
+  signing?: SigningKey;
 }
 
 function failureOf(key: string, err: unknown): VerifyFailure {
@@ -132,7 +134,7 @@ export async function verifyDatabase(
   let catalog = listed;
   let history: Awaited<ReturnType<typeof readHistory>> | undefined;
   try {
-    history = await readHistory(storage, db, { catalog: listed });
+    history = await readHistory(storage, db, { catalog: listed, signing: options.signing });
     catalog = history.catalog;
     report.format = history.format;
     report.unreached = history.unreached.map((o) => o.key);

@@ -74,6 +74,30 @@ export function heldMessage(lease: Lease, location: string): string {
   return `${lease.db} in ${location} is already being written by ${lease.host} pid ${lease.pid} since ${lease.since} (lease until ${lease.expires}); stop that process, add --takeover to take over, or wait until ${lease.expires} if it crashed`;
 }
 
+/**
+ * This process no longer holds the lease of a database it was writing: another process took
+ * it over (`--takeover`), or took it after it expired. The history is theirs now; this process
+ * must stop writing it for good (never take it back on its own).
+ */
+export class LeaseLostError extends WalsyncError {
+  /** Creates the error for `db`, naming the new holder when known. */
+  constructor(db: string, holder: Lease | null) {
+    super(
+      "failure",
+      `lost the lease of ${db}${
+        holder ? ` to ${holder.host} pid ${holder.pid} (since ${holder.since})` : ""
+      }; stopped shipping ${db}. To take it back, stop that process and restart this watch, or restart it with --takeover`,
+    );
+    this.name = "LeaseLostError";
+  }
+}
+
+/** The current holder of `db`'s lease, if it can be read. */
+export async function currentHolder(storage: Storage, db: string): Promise<Lease | null> {
+  const current = await storage.readTagged(leaseKey(db)).catch(() => null);
+  return current ? decodeLease(current.bytes) : null;
+}
+
 /** A lease this process holds. */
 export interface HeldLease {
   /** The lease as last written. */
@@ -147,14 +171,7 @@ export async function renewLease(
   const lease = { ...held.lease, expires: new Date(now() + leaseMs).toISOString() };
   const renewed = await storage.replaceIfMatch(leaseKey(lease.db), encodeLease(lease), held.etag);
   if (renewed.written) return { lease, etag: renewed.etag };
-  const current = await storage.readTagged(leaseKey(lease.db));
-  const theirs = current ? decodeLease(current.bytes) : null;
-  throw new WalsyncError(
-    "failure",
-    `lost the lease of ${lease.db}${
-      theirs ? ` to ${theirs.host} pid ${theirs.pid} (since ${theirs.since})` : ""
-    }; this process stops writing its history`,
-  );
+  throw new LeaseLostError(lease.db, await currentHolder(storage, lease.db));
 }
 
 /** Gives a held lease back (marks it expired) so a successor need not wait; errors are ignored. */

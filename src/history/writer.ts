@@ -23,7 +23,9 @@ import type { Metadata, Storage } from "../storage.ts";
 import { encodeHead, type Head, readHead } from "./head.ts";
 import {
   acquireLease,
+  currentHolder,
   type HeldLease,
+  LeaseLostError,
   leaseMsFromEnv,
   probeConditionalWrites,
   releaseLease,
@@ -84,6 +86,8 @@ export interface HistoryWriter {
   readonly signed: boolean;
   /** The generation the holder is writing, if any (retention never deletes it). */
   currentGeneration(): string | undefined;
+  /** Why this writer may never write again: its lease was taken over; undefined while it may. */
+  lostLease(): LeaseLostError | undefined;
   /** Gives the lease back. */
   release(): Promise<void>;
 }
@@ -102,6 +106,13 @@ export function createHistoryWriter(
   let head: Head | null = null;
   let headEtag: string | null = null;
   let headLoaded = false;
+  /** Set once the lease is lost: every later write refuses with it. */
+  let lost: LeaseLostError | null = null;
+
+  /** Throws when the lease was lost (this process must never write the history again). */
+  function checkNotLost(): void {
+    if (lost) throw lost;
+  }
 
   async function loadHead(): Promise<void> {
     const stored = await readHead(storage, db);
@@ -119,10 +130,8 @@ export function createHistoryWriter(
       // Someone else moved the head: whatever our lease says, we are no longer the writer.
       headLoaded = false;
       held = null;
-      throw new WalsyncError(
-        "failure",
-        `the head of ${db} was moved by another writer; this process stops writing its history (lease lost?)`,
-      );
+      lost = new LeaseLostError(db, await currentHolder(storage, db));
+      throw lost;
     }
     headEtag = written.etag;
     head = { ...next };
@@ -156,6 +165,7 @@ export function createHistoryWriter(
     signed: signing !== undefined,
 
     async acquire() {
+      checkNotLost();
       if (held) return;
       held = await acquireLease(storage, db, { leaseMs, takeover: options.takeover, now });
       renewedAt = now();
@@ -194,6 +204,7 @@ export function createHistoryWriter(
     },
 
     async advance(shipped) {
+      checkNotLost();
       if (!held) throw new WalsyncError("failure", `the lease of ${db} is not held`);
       const parsed = parseKey(shipped.key);
       if (!parsed) throw new Error(`not a layout key: ${shipped.key}`);
@@ -215,13 +226,17 @@ export function createHistoryWriter(
         held = await renewLease(storage, held, leaseMs, now);
         renewedAt = now();
       } catch (err) {
-        held = null;
-        headLoaded = false;
+        if (err instanceof LeaseLostError) {
+          held = null;
+          headLoaded = false;
+          lost = err;
+        }
         throw err;
       }
     },
 
     async setBase(generation) {
+      checkNotLost();
       if (!held) throw new WalsyncError("failure", `the lease of ${db} is not held`);
       if (!headLoaded) await loadHead();
       const current = head as Head | null;
@@ -238,6 +253,10 @@ export function createHistoryWriter(
       if (!signing) return metadata;
       const { sha256 } = await hashFile(path);
       return signObject(key, { ...metadata, [meta.sha256]: sha256 }, signing);
+    },
+
+    lostLease() {
+      return lost ?? undefined;
     },
 
     currentGeneration() {

@@ -50,6 +50,10 @@ export interface WatchStatus {
   syncErrors: number;
   /** When the last successful sync ended (ms since epoch), 0 before the first. */
   lastSyncAt: number;
+  /** False once the watcher has stopped for good (its lease was taken over). */
+  running?: boolean;
+  /** Why it stopped, one line. */
+  stopped?: string;
 }
 
 /** One database being watched. */

@@ -56,9 +56,27 @@ export function createWatcher(
   let inner: DatabaseWatcher | null = null;
   // History hook (src/history/writer.ts): lease, txids from the head, head after each batch.
   const history = options.history ?? createHistoryWriter(storage, name, { logger: options.logger });
+  /** Why this watcher stopped for good (its lease was taken over), once it has. */
+  let stopped: string | undefined;
+  const step = async (): Promise<number> => {
+    if (inner === null) {
+      const real = await realPathOf(given);
+      if (real === null) {
+        // History hook: a lease taken at start stays held while the file is awaited (a
+        // lost one is named when the first generation starts).
+        await history.renewIfDue().catch(() => {});
+        return 0; // not there yet: waiting for it, as a missing file
+      }
+      if (real !== given) {
+        options.logger.log("INFO", "database path resolved", { db: name, path: given, real });
+      }
+      inner = watchDatabase(real, storage, limiter, options, name, history);
+    }
+    return await inner.tick();
+  };
   return {
-    status: () =>
-      inner?.status() ?? {
+    status: () => ({
+      ...(inner?.status() ?? {
         path: given,
         db: name,
         lagSeconds: 0,
@@ -66,22 +84,23 @@ export function createWatcher(
         objectsUploaded: 0,
         syncErrors: 0,
         lastSyncAt: 0,
-      },
+      }),
+      running: stopped === undefined,
+      ...(stopped !== undefined ? { stopped } : {}),
+    }),
     async tick() {
-      if (inner === null) {
-        const real = await realPathOf(given);
-        if (real === null) {
-          // History hook: a lease taken at start stays held while the file is awaited (a
-          // lost one is named when the first generation starts).
-          await history.renewIfDue().catch(() => {});
-          return 0; // not there yet: waiting for it, as a missing file
-        }
-        if (real !== given) {
-          options.logger.log("INFO", "database path resolved", { db: name, path: given, real });
-        }
-        inner = watchDatabase(real, storage, limiter, options, name, history);
+      if (stopped !== undefined) return 0;
+      const soon = await step();
+      // Another process took the history over: never fight it for the lease; say so once,
+      // let go of the database, and let the service see this watcher has stopped.
+      const lost = history.lostLease();
+      if (lost) {
+        stopped = lost.message;
+        options.logger.log("ERROR", lost.message, { db: name });
+        await inner?.close();
+        return 0;
       }
-      return await inner.tick();
+      return soon;
     },
     async close() {
       const shipped = await (inner?.close() ?? Promise.resolve(true));
@@ -357,6 +376,8 @@ function watchDatabase(
   }
 
   function failed(err: unknown): number {
+    // A lost lease is not retried: the caller stops this watcher and says so once.
+    if (history.lostLease()) return 0;
     syncErrors++;
     if (lag.failingSince === 0) lag.failingSince = Date.now();
     const wait = recordFailure(schedule, Date.now());
@@ -408,7 +429,9 @@ function watchDatabase(
 
   async function close(): Promise<boolean> {
     let shipped = true;
-    if ((lineage && conns) || uploader.pendingCount > 0) {
+    // The history is another process's now: nothing more may be written to it.
+    if (history.lostLease()) shipped = false;
+    else if ((lineage && conns) || uploader.pendingCount > 0) {
       try {
         // Everything, however far behind: ship() takes a bounded piece at a time.
         while (lineage && conns) {
