@@ -5,6 +5,7 @@
  */
 import type { DatabaseCatalog, Generation } from "./catalog.ts";
 import { readHistory } from "./history/read.ts";
+import type { SigningKey } from "./history/sign.ts";
 import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
 import { readObject } from "./object.ts";
 import type { Storage } from "./storage.ts";
@@ -55,7 +56,8 @@ export interface RetentionResult {
 /**
  * Applies retention to one database in `storage`. In a format 3 bucket the head's `base`
  * moves first, by the lease holder: `writer` when watch runs it, else this call takes the
- * lease for the moment (and refuses, naming the holder, while a watch holds it).
+ * lease for the moment (and refuses, naming the holder, while a watch holds it). `signing` is
+ * the key of a config file's `signing-key:` (the environment's `WALSYNC_SIGNING_KEY` otherwise).
  */
 export async function applyRetention(
   storage: Storage,
@@ -63,10 +65,11 @@ export async function applyRetention(
   windowMs: number,
   nowMs: number = Date.now(),
   writer?: HistoryWriter,
+  signing?: SigningKey,
 ): Promise<RetentionResult> {
   // Format 3: only what the head reaches is planned over; the holder's generation is never
   // a candidate, and objects nothing reaches go once they are older than the window.
-  const history = await readHistory(storage, db);
+  const history = await readHistory(storage, db, { signing });
   const live = writer?.currentGeneration() ?? history.head?.generation;
   const plan = planRetention(history.catalog, nowMs, windowMs);
   plan.remove = plan.remove.filter((g) => g.id !== live);

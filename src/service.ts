@@ -232,6 +232,7 @@ export async function runService(
                 db.retentionMs,
                 Date.now(),
                 history,
+                signingKeyFrom(config.signingKey),
               );
               if (result.skipped) {
                 log.log("WARN", "retention skipped", { db: db.name, reason: result.skipped });

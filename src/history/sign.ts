@@ -1,7 +1,7 @@
 /**
  * Optional HMAC-SHA256 signing of a history (`docs/format.md`, "Signing"): each object's
  * digest and link, and the head. The key comes from `WALSYNC_SIGNING_KEY` (or a config's
- * `signing_key:`) and is registered with `redact` so it never reaches any output.
+ * `signing-key:`) and is registered with `redact` so it never reaches any output.
  * @module
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
