@@ -10,9 +10,10 @@ import { WalsyncError } from "./errors.ts";
 import { readHistory } from "./history/read.ts";
 import { checkObjectSignature, type SigningKey } from "./history/sign.ts";
 import { meta } from "./layout.ts";
-import { readObject } from "./object.ts";
 import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "./segment.ts";
 import type { Storage } from "./storage.ts";
+import { downloadVerified } from "./transfer/download.ts";
+import { retriesSoFar } from "./transfer/retry.ts";
 import { verifySegment, WalFormatError } from "./wal.ts";
 
 /** One object that failed. */
@@ -49,6 +50,8 @@ export interface VerifyReport {
   signed: boolean;
   /** Whether signatures were checked (a signing key is set). */
   signatureChecked: boolean;
+  /** Objects fetched again after damage in transit (each also logged). */
+  retries: number;
 }
 
 /** Options for {@link verifyDatabase}. */
@@ -70,7 +73,11 @@ function failureOf(key: string, err: unknown): VerifyFailure {
   throw err;
 }
 
-/** Reads one object completely and checks its digest and size; returns digest and the first 100 bytes. */
+/**
+ * Reads one object completely and checks its digest and size; returns digest and the first
+ * 100 bytes (and every byte when `keepAll`). A body damaged on the way is fetched again,
+ * bounded, as a restore does; damage that comes back identical is the stored object's.
+ */
 async function checkObject(
   storage: Storage,
   key: string,
@@ -85,29 +92,42 @@ async function checkObject(
     metadata: Record<string, string>;
   }
 > {
-  const read = await readObject(storage, key, onBytes);
   const head = new Uint8Array(100);
   let filled = 0;
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of read.body) {
-    if (filled < 100) {
-      const take = Math.min(100 - filled, chunk.byteLength);
-      head.set(chunk.subarray(0, take), filled);
-      filled += take;
-    }
-    if (keepAll) chunks.push(chunk);
-  }
-  const { sha256, size } = read.finish();
+  let chunks: Uint8Array[] = [];
+  const got = await downloadVerified(storage, key, {
+    write(chunk) {
+      if (filled < 100) {
+        const take = Math.min(100 - filled, chunk.byteLength);
+        head.set(chunk.subarray(0, take), filled);
+        filled += take;
+      }
+      // The downloader reuses its buffers: keep a copy.
+      if (keepAll) chunks.push(chunk.slice());
+      return Promise.resolve();
+    },
+    reset() {
+      filled = 0;
+      chunks = [];
+      return Promise.resolve();
+    },
+  }, { onBytes });
   let bytes: Uint8Array | undefined;
   if (keepAll) {
-    bytes = new Uint8Array(size);
+    bytes = new Uint8Array(got.size);
     let offset = 0;
     for (const c of chunks) {
       bytes.set(c, offset);
       offset += c.byteLength;
     }
   }
-  return { sha256, size, head: head.subarray(0, filled), bytes, metadata: read.info.metadata };
+  return {
+    sha256: got.sha256,
+    size: got.size,
+    head: head.subarray(0, filled),
+    bytes,
+    metadata: got.info.metadata,
+  };
 }
 
 /** Verifies every object of one database's backup. */
@@ -128,7 +148,9 @@ export async function verifyDatabase(
     unreached: [],
     signed: false,
     signatureChecked: false,
+    retries: 0,
   };
+  const retriesBefore = retriesSoFar();
   // The history as its head reaches it; when it cannot be walked, that is the first failure
   // and every listed object is still checked on its own.
   let catalog = listed;
@@ -309,6 +331,7 @@ export async function verifyDatabase(
       });
     }
   }
+  report.retries = retriesSoFar() - retriesBefore;
   return report;
 }
 

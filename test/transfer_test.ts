@@ -151,6 +151,61 @@ for (const [kind, mib] of [["single-part", 5], ["multipart", 70]] as const) {
 }
 
 Deno.test(
+  "s3: verify fetches a snapshot damaged on its way down again, logs it once, and passes",
+  sdkTest,
+  async () => {
+    const { proxy, via, direct } = await proxied();
+    try {
+      const dir = await workDir();
+      const db = await database(dir, "app.db", 5);
+      await snapshot(direct, db);
+      proxy.add({ direction: "response", action: "flip", match: isSnapshotGet, at: 0.4 });
+      const v = await walsync(["verify", "app.db", "--bucket", via.arg, "--json"], {
+        env: via.env,
+      });
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.equal(proxy.fired.length, 1, "the proxy damaged one body");
+      const json = JSON.parse(v.stdout);
+      assert.deepEqual(json.failures, []);
+      assert.equal(json.retries, 1, v.stderr);
+      const lines = retryLines(v.stderr);
+      assert.equal(lines.length, 1, v.stderr);
+      assert.match(lines[0], /retrying download .*SHA256 mismatch/);
+    } finally {
+      await proxy.stop();
+    }
+  },
+);
+
+Deno.test(
+  "s3: verify still reports a stored snapshot that itself changed (exit 5), after one more fetch",
+  sdkTest,
+  async () => {
+    const { proxy, via, direct } = await proxied();
+    try {
+      const dir = await workDir();
+      const db = await database(dir, "app.db", 5);
+      await snapshot(direct, db);
+      const [key] = (await direct.keys()).filter((k) => k.includes("/snapshots/"));
+      const raw = await direct.read(key);
+      raw.bytes[Math.floor(raw.bytes.length / 3)] ^= 0x01;
+      await direct.write(key, raw);
+      const v = await walsync(["verify", "app.db", "--bucket", via.arg, "--json"], {
+        env: via.env,
+      });
+      assert.equal(v.code, 5, v.stdout + v.stderr);
+      const json = JSON.parse(v.stdout);
+      assert.equal(json.failures.length, 1, v.stdout);
+      assert.equal(json.failures[0].key, key);
+      assert.match(json.failures[0].problem, /SHA256 mismatch/);
+      assert.equal(retryLines(v.stderr).length, 1, v.stderr);
+    } finally {
+      await proxy.stop();
+    }
+  },
+);
+
+Deno.test(
   "s3: a connection cut half-way through a large snapshot resumes from the last byte received",
   sdkTest,
   async () => {
