@@ -473,6 +473,24 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   const agents = putAgents(maxSockets);
 
   /**
+   * After a failed upload attempt: throws the storage error when it was the last attempt or
+   * another would not help; otherwise logs the retry and waits before the next one.
+   */
+  async function afterFailedPut(key: string, attempt: number, err: unknown): Promise<void> {
+    if (attempt >= putAttempts || !isRetryable(err)) {
+      throw toStorageError(err, context(`put "${key}"`));
+    }
+    reportRetry({
+      op: "upload",
+      key,
+      attempt: attempt + 1,
+      of: putAttempts,
+      reason: retryReasonOf(err),
+    });
+    await backoff(attempt + 1);
+  }
+
+  /**
    * One streamed PUT of a large body with its pre-pass CRC32, sent again whole (bounded, with
    * backoff) when the server rejects it as damaged or the connection fails.
    */
@@ -499,17 +517,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
         };
       } catch (err) {
         if (err instanceof Error && !("$metadata" in err)) throw err; // the source failed
-        if (attempt >= putAttempts || !isRetryable(err)) {
-          throw toStorageError(err, context(`put "${key}"`));
-        }
-        reportRetry({
-          op: "upload",
-          key,
-          attempt: attempt + 1,
-          of: putAttempts,
-          reason: retryReasonOf(err),
-        });
-        await backoff(attempt + 1);
+        await afterFailedPut(key, attempt, err);
       }
     }
   }
@@ -629,17 +637,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
         );
         return undefined;
       } catch (err) {
-        if (attempt >= putAttempts || !isRetryable(err)) {
-          throw toStorageError(err, context(`put "${key}"`));
-        }
-        reportRetry({
-          op: "upload",
-          key,
-          attempt: attempt + 1,
-          of: putAttempts,
-          reason: retryReasonOf(err),
-        });
-        await backoff(attempt + 1);
+        await afterFailedPut(key, attempt, err);
       }
     }
   }
@@ -678,17 +676,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       } catch (err) {
         guarded.release();
         if (guarded.failure()) return settle(guarded.failure());
-        if (attempt >= putAttempts || !isRetryable(err)) {
-          throw toStorageError(err, context(`put "${key}"`));
-        }
-        reportRetry({
-          op: "upload",
-          key,
-          attempt: attempt + 1,
-          of: putAttempts,
-          reason: retryReasonOf(err),
-        });
-        await backoff(attempt + 1);
+        await afterFailedPut(key, attempt, err);
       }
     }
   }
