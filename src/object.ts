@@ -119,6 +119,27 @@ export interface VerifiedRead {
 }
 
 /**
+ * Opens an object and reads what its metadata promises (digest and size); the body is
+ * cancelled when the metadata is unusable.
+ */
+export async function openPromised(
+  storage: Storage,
+  key: string,
+): Promise<{
+  body: ReadableStream<Uint8Array>;
+  info: ObjectInfo;
+  promised: { sha256: string; size: number };
+}> {
+  const { body, info } = await storage.get(key);
+  try {
+    return { body, info, promised: promisedIntegrity(info) };
+  } catch (err) {
+    await body.cancel().catch(() => {});
+    throw err;
+  }
+}
+
+/**
  * Opens an object for reading with its digest and size checked as it streams. The stream
  * itself errors early when more bytes arrive than the metadata promised.
  */
@@ -127,14 +148,7 @@ export async function readObject(
   key: string,
   onBytes?: (total: number) => void,
 ): Promise<VerifiedRead> {
-  const { body, info } = await storage.get(key);
-  let promised: { sha256: string; size: number };
-  try {
-    promised = promisedIntegrity(info);
-  } catch (err) {
-    await body.cancel().catch(() => {});
-    throw err;
-  }
+  const { body, info, promised } = await openPromised(storage, key);
   const hashing = hashingStream((total) => {
     onBytes?.(total);
   });

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { integrityError, WalsyncError } from "../errors.ts";
-import { promisedIntegrity } from "../object.ts";
+import { openPromised, promisedIntegrity } from "../object.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
 import {
   backoff,
@@ -260,14 +260,7 @@ async function streamedAttempt(
   sink: DownloadSink,
   options: DownloadOptions,
 ): Promise<Omit<Downloaded, "retries">> {
-  const { body, info } = await storage.get(key);
-  let promised: { sha256: string; size: number };
-  try {
-    promised = promisedIntegrity(info);
-  } catch (err) {
-    await body.cancel().catch(() => {});
-    throw err;
-  }
+  const { body, info, promised } = await openPromised(storage, key);
   const hash = createHash("sha256");
   let done = 0;
   try {

@@ -72,6 +72,22 @@ async function httpError(res: Response): Promise<FetchError> {
   return { name: code, Code: code, message: code, $metadata: { httpStatusCode: res.status } };
 }
 
+/** Signs a request as `target`'s credentials, in its region. */
+async function signFor(
+  target: FetchTarget,
+  method: "GET" | "PUT",
+  url: URL,
+  headers: Record<string, string>,
+): Promise<ReturnType<typeof signRequest>> {
+  return signRequest({
+    method,
+    url,
+    headers,
+    region: target.region,
+    credentials: await target.credentials(),
+  });
+}
+
 /** Sends a signed request; throws a {@link FetchError} for network failures and non-2xx answers. */
 export async function signedFetch(
   target: FetchTarget,
@@ -80,13 +96,7 @@ export async function signedFetch(
   headers: Record<string, string>,
   body?: Uint8Array,
 ): Promise<Response> {
-  const signed = signRequest({
-    method,
-    url,
-    headers,
-    region: target.region,
-    credentials: await target.credentials(),
-  });
+  const signed = await signFor(target, method, url, headers);
   let res: Response;
   try {
     res = await fetch(url, { method, headers: signed, body: body as BodyInit | undefined });
@@ -177,13 +187,7 @@ export async function signedPut(
   headers: Record<string, string>,
   body: Uint8Array,
 ): Promise<http.IncomingHttpHeaders> {
-  const signed = signRequest({
-    method: "PUT",
-    url,
-    headers,
-    region: target.region,
-    credentials: await target.credentials(),
-  });
+  const signed = await signFor(target, "PUT", url, headers);
   const secure = url.protocol === "https:";
   return await new Promise((resolve, reject) => {
     const request = (secure ? https : http).request(url, {
@@ -229,13 +233,7 @@ export async function signedPutStream(
   headers: Record<string, string>,
   produce: (write: BodyWriter) => Promise<boolean>,
 ): Promise<undefined> {
-  const signed = signRequest({
-    method: "PUT",
-    url,
-    headers,
-    region: target.region,
-    credentials: await target.credentials(),
-  });
+  const signed = await signFor(target, "PUT", url, headers);
   const secure = url.protocol === "https:";
   let failed: FetchError | undefined;
   const request = (secure ? https : http).request(url, {
