@@ -8,7 +8,16 @@
  * @module
  */
 import { integrityError } from "./errors.ts";
-import { bytesStream, fileStream, hashFile, hashingStream, sha256Hex } from "./hash.ts";
+import {
+  type ByteSource,
+  bytesStream,
+  fileStream,
+  hashFile,
+  hashingStream,
+  hashSource,
+  sha256Hex,
+  sourceStream,
+} from "./hash.ts";
 import { formatVersion, meta } from "./layout.ts";
 import type { Metadata, ObjectInfo, Storage } from "./storage.ts";
 import { multipartThreshold, partChecksummer, partSizeFor } from "./transfer/parts.ts";
@@ -64,6 +73,54 @@ export async function putFileObject(
     size,
     sha256,
     metadata: withIntegrity(metadata, sha256, size),
+    parts: parts?.finish(),
+  });
+  return { key, sha256, size };
+}
+
+/**
+ * Uploads a {@link ByteSource} (a database image held open, say) with its SHA256 and size in
+ * metadata. The source is read twice: once for the digest (with the CRC32s of a large body,
+ * which the server checks the upload against), once for the upload. `finishMetadata` gets
+ * the metadata with the digest in it before the upload starts (to sign it, say).
+ *
+ * @example
+ * ```ts
+ * const written = await putSourceObject(storage, key, image, { [meta.kind]: "snapshot" });
+ * ```
+ */
+export async function putSourceObject(
+  storage: Storage,
+  key: string,
+  source: ByteSource,
+  metadata: Metadata,
+  options: {
+    finishMetadata?: (metadata: Metadata) => Metadata;
+    onBytes?: (total: number) => void;
+  } = {},
+): Promise<WrittenObject> {
+  const finish = options.finishMetadata ?? ((m: Metadata) => m);
+  if (source.size <= smallFileLimit) {
+    const bytes = new Uint8Array(source.size);
+    if ((await source.read(0, bytes)) !== source.size) {
+      throw new Error(`${key}: source shorter than its ${source.size} bytes`);
+    }
+    options.onBytes?.(bytes.byteLength);
+    return await putBytesObject(
+      storage,
+      key,
+      bytes,
+      finish({ ...metadata, [meta.sha256]: sha256Hex(bytes) }),
+    );
+  }
+  const parts = source.size > multipartThreshold
+    ? partChecksummer(partSizeFor(source.size))
+    : undefined;
+  const { sha256, size } = await hashSource(source, parts?.update);
+  await storage.put(key, () => sourceStream(source, options.onBytes), {
+    size,
+    sha256,
+    metadata: withIntegrity(finish({ ...metadata, [meta.sha256]: sha256 }), sha256, size),
     parts: parts?.finish(),
   });
   return { key, sha256, size };

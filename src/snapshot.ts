@@ -1,10 +1,11 @@
 /**
  * A consistent full copy of a live database, uploaded as the first object of a new generation.
  *
- * SQLite's backup API (over `node:sqlite`) copies the pages under one read transaction, so
- * writers in other processes go on and the copy is one committed state. The copy goes to a
- * temporary file first: the object's SHA256 has to be known before its upload starts, and
- * the live database file must not be opened a second time by this process (SQLITE-FACTS 1).
+ * The database is read in place under one held read transaction (`snapshot_image.ts`), so
+ * writers in other processes go on and the bytes are one committed state: read once for the
+ * SHA256 (it must be in the object's metadata, which S3 takes before the body), once for the
+ * upload. Where that is not possible, SQLite's backup API copies the pages into a temporary
+ * file first, under one read transaction too.
  * @module
  */
 import { basename, join } from "node:path";
@@ -13,7 +14,10 @@ import { checkSourceDatabase, databaseError, readDatabaseHeader } from "./databa
 import { usageError } from "./errors.ts";
 import { createHistoryWriter } from "./history/writer.ts";
 import { invalidNameMessage, isValidDbName, meta, newGenerationId, snapshotKey } from "./layout.ts";
-import { putFileObject } from "./object.ts";
+import { type ByteSource, fileSource } from "./hash.ts";
+import { putSourceObject } from "./object.ts";
+import { ImageUnavailable, openSnapshotImage } from "./snapshot_image.ts";
+import { checkFreeSpace } from "./transfer/disk.ts";
 import type { Storage } from "./storage.ts";
 import { retriesSoFar } from "./transfer/retry.ts";
 
@@ -65,7 +69,62 @@ export async function copyDatabase(dbPath: string, destination: string): Promise
   }
 }
 
-/** Takes a snapshot of `dbPath` and uploads it as a new generation. */
+/** A consistent state of the database to upload, and how to let go of it. */
+interface SnapshotBody {
+  source: ByteSource;
+  pageSize: number;
+  pageCount: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The database's bytes as one committed state: read in place under a held read transaction
+ * (no copy) where that is possible, else copied with SQLite's backup API into a temporary
+ * file first (a WAL database without a `-shm`, as under `locking_mode=EXCLUSIVE`).
+ */
+async function openSnapshotBody(dbPath: string): Promise<SnapshotBody> {
+  try {
+    const image = await openSnapshotImage(dbPath);
+    return { source: image, ...image, close: () => Promise.resolve(image.close()) };
+  } catch (err) {
+    if (!(err instanceof ImageUnavailable)) throw err;
+  }
+  const tempDir = await Deno.makeTempDir({ prefix: "walsync-snapshot-" });
+  const removeTemp = () => Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  try {
+    // The copy is as large as the database file: refuse with the numbers rather than fill
+    // the disk.
+    await checkFreeSpace(tempDir, (await Deno.stat(dbPath)).size, "snapshot's temporary copy");
+    const copy = join(tempDir, "snapshot.db");
+    await copyDatabase(dbPath, copy);
+    // The copy's header, not the source's: a VACUUM may have changed the page size meanwhile.
+    const header = await readDatabaseHeader(copy);
+    const source = await fileSource(copy);
+    return {
+      source,
+      pageSize: header.pageSize,
+      pageCount: Math.floor(source.size / header.pageSize),
+      close: async () => {
+        source.close();
+        await removeTemp();
+      },
+    };
+  } catch (err) {
+    await removeTemp();
+    throw err;
+  }
+}
+
+/**
+ * Takes a snapshot of `dbPath` and uploads it as a new generation.
+ *
+ * @example
+ * ```ts
+ * const storage = await openBucket("s3://backups/prod");
+ * const result = await takeSnapshot(storage, "/var/lib/app/app.db");
+ * console.log(result.key, result.sha256);
+ * ```
+ */
 export async function takeSnapshot(
   storage: Storage,
   dbPath: string,
@@ -78,35 +137,28 @@ export async function takeSnapshot(
   // A snapshot starts a generation of the history: only the lease holder may (issue 11).
   const history = createHistoryWriter(storage, db, { takeover: options.takeover });
   await history.acquire();
-  const tempDir = await Deno.makeTempDir({ prefix: "walsync-snapshot-" });
+  let body: SnapshotBody | undefined;
   try {
-    const copy = join(tempDir, "snapshot.db");
-    await copyDatabase(dbPath, copy);
-    // The copy's header, not the source's: a VACUUM may have changed the page size meanwhile.
-    const header = await readDatabaseHeader(copy);
-    const size = (await Deno.stat(copy)).size;
+    body = await openSnapshotBody(dbPath);
+    const { source, pageSize, pageCount } = body;
     const start = await history.startGeneration();
     const txid = start.txid;
     const generation = newGenerationId();
     const key = snapshotKey(db, generation, txid);
     const created = new Date().toISOString();
-    const pageCount = Math.floor(size / header.pageSize);
-    const written = await putFileObject(
-      storage,
-      key,
-      copy,
-      await history.signFile(key, copy, {
-        ...start.metadata,
-        [meta.kind]: "snapshot",
-        [meta.db]: db,
-        [meta.generation]: generation,
-        [meta.txid]: String(txid),
-        [meta.created]: created,
-        [meta.pageSize]: String(header.pageSize),
-        [meta.pageCount]: String(pageCount),
-      }),
-      (done) => options.onBytes?.(done, size),
-    );
+    const written = await putSourceObject(storage, key, source, {
+      ...start.metadata,
+      [meta.kind]: "snapshot",
+      [meta.db]: db,
+      [meta.generation]: generation,
+      [meta.txid]: String(txid),
+      [meta.created]: created,
+      [meta.pageSize]: String(pageSize),
+      [meta.pageCount]: String(pageCount),
+    }, {
+      finishMetadata: (metadata) => history.sign(key, metadata),
+      onBytes: (done) => options.onBytes?.(done, source.size),
+    });
     await history.advance({ txid, key, sha256: written.sha256 });
     return {
       db,
@@ -115,13 +167,13 @@ export async function takeSnapshot(
       txid,
       sha256: written.sha256,
       size: written.size,
-      pageSize: header.pageSize,
+      pageSize,
       pageCount,
       created,
       retries: retriesSoFar() - retriesBefore,
     };
   } finally {
+    await body?.close();
     await history.release();
-    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
 }

@@ -33,6 +33,11 @@ export interface WalIndex {
    * yet, or a writer kept updating it): then nothing is known to be committed; ask later.
    */
   read(): WalIndexHeader | null;
+  /**
+   * How many frames of the WAL checkpoints have copied into the database file (`nBackfill`,
+   * the first word after the two headers), or null when the file is too short to hold it.
+   */
+  backfilled(): number | null;
   /** Lets go of the file (closing it when no watcher of this process uses it). Idempotent. */
   release(): void;
 }
@@ -78,6 +83,18 @@ export function openWalIndex(shmPath: string): WalIndex {
         if (header) return header;
       }
       return null;
+    },
+    backfilled() {
+      const word = new Uint8Array(4);
+      mine.file.seekSync(2 * walIndexHeaderSize, Deno.SeekMode.Start);
+      let filled = 0;
+      while (filled < word.byteLength) {
+        const n = mine.file.readSync(word.subarray(filled));
+        if (n === null || n === 0) return null;
+        filled += n;
+      }
+      // Host byte order, like the rest of the wal-index.
+      return new Uint32Array(word.buffer)[0];
     },
     release() {
       if (released) return;

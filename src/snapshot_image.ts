@@ -1,0 +1,259 @@
+/**
+ * The bytes of a live database as one committed state, read straight from its files under a
+ * held SQLite read transaction, with no temporary copy.
+ *
+ * A reader in WAL mode sees page P as the newest frame for P at or before the `mxFrame` it
+ * started with, or else as page P of the database file. SQLite keeps that view stable while the
+ * read transaction lasts: checkpoints copy no frame past the reader's mark into the database
+ * file, and no writer restarts the WAL under a reader whose mark is above 0. Reading the two
+ * files the same way gives the same bytes, twice if need be: once for the digest that has to
+ * be in the object's metadata before the upload starts, once for the upload.
+ *
+ * The database file is opened before SQLite's connection and closed after it, and the `-shm`
+ * goes through the process-wide registry of `watch/wal_index.ts`: closing another descriptor
+ * of either file while SQLite holds locks on it would drop them (docs: SQLITE-FACTS fact 1).
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { databaseError } from "./database.ts";
+import { parseWalHeader, walFrameHeaderSize, walHeaderSize, type WalIndexHeader } from "./wal.ts";
+import { openWalIndex, type WalIndex } from "./watch/wal_index.ts";
+
+/** A consistent image of a database, readable at any offset until it is closed. */
+export interface SnapshotImage {
+  /** Page size in bytes. */
+  readonly pageSize: number;
+  /** Pages in the image. */
+  readonly pageCount: number;
+  /** Bytes in the image (`pageSize * pageCount`). */
+  readonly size: number;
+  /** Frames taken from the WAL instead of the database file (for logs and tests). */
+  readonly walPages: number;
+  /** Fills `buffer` with the image's bytes from `offset`; returns how many (less at the end). */
+  read(offset: number, buffer: Uint8Array): Promise<number>;
+  /** Ends the read transaction and closes every file, in the order fact 1 requires. */
+  close(): void;
+}
+
+/** The image cannot be read this way (no `-shm`, say); the caller copies with `backup()`. */
+export class ImageUnavailable extends Error {}
+
+/** How often the wal-index header may move while the read transaction starts. */
+const pinAttempts = 50;
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Reads exactly `buffer.byteLength` bytes at `offset` unless the file ends first. */
+async function readAt(file: Deno.FsFile, offset: number, buffer: Uint8Array): Promise<number> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < buffer.byteLength) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/**
+ * Begins a read transaction whose snapshot is exactly the published header: the header read
+ * before and after `BEGIN; SELECT` is the same (its change counter moves on every commit and
+ * its salts on every WAL restart), so the transaction saw that header. Also returns
+ * `nBackfill` read after the transaction began and before the second header read.
+ */
+function pinReadTransaction(
+  conn: DatabaseSync,
+  index: WalIndex,
+): { header: WalIndexHeader; backfilled: number } {
+  for (let attempt = 0; attempt < pinAttempts; attempt++) {
+    const before = index.read();
+    conn.exec("BEGIN");
+    conn.prepare("SELECT count(*) FROM sqlite_master").get();
+    const backfilled = index.backfilled();
+    const after = index.read();
+    if (before && after && backfilled !== null && equalBytes(before.bytes, after.bytes)) {
+      return { header: after, backfilled };
+    }
+    conn.exec("ROLLBACK");
+  }
+  throw new ImageUnavailable("the wal-index header kept changing while the read began");
+}
+
+/**
+ * Where each page's newest frame up to `mxFrame` lies in the WAL: page number to the file
+ * offset of its content. Checks that the WAL is the one the wal-index describes and that
+ * every frame belongs to it.
+ */
+async function mapWalFrames(
+  wal: Deno.FsFile,
+  index: WalIndexHeader,
+  pageCount: number,
+): Promise<Map<number, number>> {
+  const headerBytes = new Uint8Array(walHeaderSize);
+  if ((await readAt(wal, 0, headerBytes)) < walHeaderSize) {
+    throw new ImageUnavailable("the WAL is shorter than its header");
+  }
+  const header = parseWalHeader(headerBytes);
+  if (
+    header.salt1 !== index.salt1 || header.salt2 !== index.salt2 ||
+    header.pageSize !== index.pageSize
+  ) {
+    throw new ImageUnavailable("the WAL is not the one its wal-index describes");
+  }
+  const frameSize = walFrameHeaderSize + index.pageSize;
+  const pages = new Map<number, number>();
+  // Frames are read in runs of up to 8 MiB; only their 24-byte headers are looked at.
+  const perRun = Math.max(1, Math.floor((8 << 20) / frameSize));
+  const run = new Uint8Array(perRun * frameSize);
+  const view = new DataView(run.buffer);
+  let lastCommitSize = 0;
+  for (let first = 0; first < index.mxFrame; first += perRun) {
+    const count = Math.min(perRun, index.mxFrame - first);
+    const offset = walHeaderSize + first * frameSize;
+    const n = await readAt(wal, offset, run.subarray(0, count * frameSize));
+    if (n < count * frameSize) throw new ImageUnavailable("the WAL ends before mxFrame");
+    for (let i = 0; i < count; i++) {
+      const at = i * frameSize;
+      if (view.getUint32(at + 8) !== index.salt1 || view.getUint32(at + 12) !== index.salt2) {
+        throw new ImageUnavailable("a frame before mxFrame belongs to another WAL");
+      }
+      pages.set(view.getUint32(at), offset + at + walFrameHeaderSize);
+      lastCommitSize = view.getUint32(at + 4);
+    }
+  }
+  if (lastCommitSize !== pageCount) {
+    throw new ImageUnavailable(
+      `frame mxFrame says ${lastCommitSize} pages, the read transaction ${pageCount}`,
+    );
+  }
+  return pages;
+}
+
+function pragmaNumber(conn: DatabaseSync, name: string): number {
+  const row = conn.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>;
+  return Number(row[name]);
+}
+
+/**
+ * Opens `dbPath` for a consistent image: a read transaction is held until `close()`. Throws
+ * {@link ImageUnavailable} when the database cannot be read this way (WAL mode without a
+ * `-shm`, as with `locking_mode=EXCLUSIVE`), and a `database` error when SQLite refuses it.
+ *
+ * @example
+ * ```ts
+ * const image = await openSnapshotImage("/var/lib/app/app.db");
+ * try {
+ *   const first = new Uint8Array(image.pageSize);
+ *   await image.read(0, first); // page 1 as the read transaction sees it
+ * } finally {
+ *   image.close();
+ * }
+ * ```
+ */
+export async function openSnapshotImage(dbPath: string): Promise<SnapshotImage> {
+  // Fact 1: this descriptor is opened before SQLite's connection and closed after it.
+  const dbFile = await Deno.open(dbPath, { read: true });
+  let conn: DatabaseSync | undefined;
+  let index: WalIndex | undefined;
+  let wal: Deno.FsFile | undefined;
+  const close = () => {
+    try {
+      if (conn?.isTransaction) conn.exec("ROLLBACK");
+    } catch { /* closing anyway */ }
+    conn?.close();
+    index?.release();
+    wal?.close();
+    dbFile.close();
+  };
+  try {
+    try {
+      conn = new DatabaseSync(dbPath, { readOnly: true, timeout: 10_000 });
+    } catch (err) {
+      throw databaseError(dbPath, err);
+    }
+    const mode = String(
+      (conn.prepare("PRAGMA journal_mode").get() as Record<string, unknown>).journal_mode,
+    );
+    let pages = new Map<number, number>();
+    if (mode === "wal") {
+      try {
+        index = openWalIndex(`${dbPath}-shm`);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) throw new ImageUnavailable("no -shm file");
+        throw err;
+      }
+      const { header, backfilled } = pinReadTransaction(conn, index);
+      const pageCount = pragmaNumber(conn, "page_count");
+      // Fully checkpointed: the reader may hold slot 0, which lets a writer restart the WAL
+      // under it, but the database file then holds every page of this state and no
+      // checkpoint can change it while the transaction lasts.
+      if (backfilled < header.mxFrame) {
+        wal = await Deno.open(`${dbPath}-wal`, { read: true });
+        pages = await mapWalFrames(wal, header, pageCount);
+      }
+    } else {
+      // Rollback journal: the shared lock of this transaction keeps writers out.
+      conn.exec("BEGIN");
+      conn.prepare("SELECT count(*) FROM sqlite_master").get();
+    }
+    const pageSize = pragmaNumber(conn, "page_size");
+    const pageCount = pragmaNumber(conn, "page_count");
+    return imageOver(dbFile, wal, pages, pageSize, pageCount, close);
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+function imageOver(
+  dbFile: Deno.FsFile,
+  wal: Deno.FsFile | undefined,
+  walPages: Map<number, number>,
+  pageSize: number,
+  pageCount: number,
+  close: () => void,
+): SnapshotImage {
+  const size = pageSize * pageCount;
+  // One read at a time: both files are read through seek + read.
+  let queue: Promise<unknown> = Promise.resolve();
+  const readRange = async (offset: number, buffer: Uint8Array): Promise<number> => {
+    const length = Math.min(buffer.byteLength, Math.max(0, size - offset));
+    if (length === 0) return 0;
+    const end = offset + length;
+    const target = buffer.subarray(0, length);
+    const fromFile = await readAt(dbFile, offset, target);
+    const firstPage = Math.floor(offset / pageSize) + 1;
+    const lastPage = Math.floor((end - 1) / pageSize) + 1;
+    for (let pgno = firstPage; pgno <= lastPage; pgno++) {
+      const pageStart = (pgno - 1) * pageSize;
+      const from = Math.max(pageStart, offset);
+      const to = Math.min(pageStart + pageSize, end);
+      const at = walPages.get(pgno);
+      if (at !== undefined) {
+        const part = target.subarray(from - offset, to - offset);
+        if ((await readAt(wal!, at + (from - pageStart), part)) < part.byteLength) {
+          throw new Error(`the WAL ended inside the frame of page ${pgno}`);
+        }
+      } else if (to - offset > fromFile) {
+        throw new Error(`page ${pgno} is neither in the database file nor in the WAL`);
+      }
+    }
+    return length;
+  };
+  return {
+    pageSize,
+    pageCount,
+    size,
+    walPages: walPages.size,
+    read(offset, buffer) {
+      const result = queue.then(() => readRange(offset, buffer));
+      queue = result.catch(() => {});
+      return result;
+    },
+    close,
+  };
+}
