@@ -2,7 +2,7 @@
  * Checks on database files, done before SQLite opens them, so that an operator's typo is a
  * one-line error (exit 4) rather than an empty backup.
  *
- * Read `../shared/SQLITE-FACTS.md` fact 1 before adding a `Deno.open` of a database file here:
+ * Read `docs/sqlite-facts.md` fact 1 before adding a `Deno.open` of a database file here:
  * these functions run only while this process holds no SQLite connection to that file.
  * @module
  */
