@@ -526,6 +526,11 @@ async function readAt(
  *   whole (true) or return no frames with `more` set (false: the caller streams it, see
  *   {@link walkFrames}).
  * @throws WalFormatError when the file's header is invalid (a restart may be writing it).
+ * @example
+ * ```ts
+ * const read = await readWalFile("app.db-wal", null, null); // every complete transaction
+ * if (read && !read.restarted) console.log(read.commits, "commits in", read.frameCount, "frames");
+ * ```
  */
 export async function readWalFile(
   path: string,
@@ -762,6 +767,13 @@ function writeAt(file: Deno.FsFile, offset: number, bytes: Uint8Array): void {
  *   that this process also has open through SQLite (docs/sqlite-facts.md, fact 1).
  * @param stopAfterCommits Apply only the first N transactions (point-in-time restore inside
  *   a segment); later frames are still checked but not written.
+ * @example
+ * ```ts
+ * const file = await Deno.open("restored.db", { read: true, write: true });
+ * const applier = createFrameApplier(file, info); // info: the segment's SegmentInfo
+ * await applier.write(frames);
+ * const result = await applier.finish(); // throws WalFormatError on a broken chain
+ * ```
  */
 export function createFrameApplier(
   file: Deno.FsFile,
