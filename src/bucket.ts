@@ -61,7 +61,18 @@ export function parseBucket(value: string): BucketSpec {
   return { kind: "s3", bucket, prefix };
 }
 
-/** Opens the storage a `--bucket` value names. */
+/**
+ * Opens the storage a `--bucket` value names.
+ * @example
+ * ```ts
+ * const storage = await openBucket("s3://backups/prod"); // or a directory: "/var/backups"
+ * try {
+ *   console.log(await listDatabases(storage));
+ * } finally {
+ *   storage.close();
+ * }
+ * ```
+ */
 export async function openBucket(value: string, settings: S3Settings = {}): Promise<Storage> {
   const spec = parseBucket(value);
   if (spec.kind === "file") return fileStorage(spec.dir);

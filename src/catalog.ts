@@ -90,7 +90,16 @@ function finish(catalog: DatabaseCatalog): DatabaseCatalog {
   return catalog;
 }
 
-/** Lists what the bucket holds for one database. */
+/**
+ * Lists what the bucket holds for one database.
+ * @example
+ * ```ts
+ * const catalog = await readCatalog(storage, "app.db");
+ * for (const g of catalog.generations) {
+ *   console.log(g.id, g.snapshots.length, "snapshots", g.segments.length, "segments");
+ * }
+ * ```
+ */
 export async function readCatalog(storage: Storage, db: string): Promise<DatabaseCatalog> {
   const catalog: DatabaseCatalog = { db, generations: [], unknown: [] };
   for await (const info of storage.list(dbPrefix(db))) addObject(catalog, info);

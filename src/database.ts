@@ -2,7 +2,7 @@
  * Checks on database files, done before SQLite opens them, so that an operator's typo is a
  * one-line error (exit 4) rather than an empty backup.
  *
- * Read `../shared/SQLITE-FACTS.md` fact 1 before adding a `Deno.open` of a database file here:
+ * Read `docs/sqlite-facts.md` fact 1 before adding a `Deno.open` of a database file here:
  * these functions run only while this process holds no SQLite connection to that file.
  * @module
  */
@@ -33,6 +33,11 @@ export function parseDatabaseHeader(bytes: Uint8Array): DatabaseHeader | null {
 /**
  * Makes sure `path` is an existing SQLite database file; throws a `database` error (exit 4)
  * naming the problem otherwise.
+ * @example
+ * ```ts
+ * const header = await checkSourceDatabase("app.db"); // exit 4 with a one-line reason if not
+ * console.log(header.pageSize, header.writeVersion === 2 ? "WAL" : "rollback journal");
+ * ```
  */
 export async function checkSourceDatabase(path: string): Promise<DatabaseHeader> {
   let stat: Deno.FileInfo;
@@ -80,6 +85,10 @@ export async function readDatabaseHeader(path: string): Promise<DatabaseHeader> 
 /**
  * Runs `PRAGMA integrity_check` (or the faster `quick_check`) on a database no other process
  * uses, returning its verdict.
+ * @example
+ * ```ts
+ * if (integrityCheck("restored.db") !== "ok") throw new Error("restored database is damaged");
+ * ```
  */
 export function integrityCheck(
   path: string,

@@ -32,7 +32,14 @@ export interface DrillResult {
   at: string;
 }
 
-/** Runs one drill for `db` in `storage`. */
+/**
+ * Runs one drill for `db` in `storage`.
+ * @example
+ * ```ts
+ * const drill = await runDrill(storage, "app.db");
+ * if (!drill.ok) console.error("restore drill failed for", drill.db);
+ * ```
+ */
 export async function runDrill(
   storage: Storage,
   db: string,

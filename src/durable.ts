@@ -4,7 +4,14 @@
  * @module
  */
 
-/** Makes a rename durable: fsync of the directory that holds it. */
+/**
+ * Makes a rename durable: fsync of the directory that holds it.
+ * @example
+ * ```ts
+ * await Deno.rename(temp, output);
+ * await syncDirectory(dirname(output)); // the rename survives a power cut
+ * ```
+ */
 export async function syncDirectory(dir: string): Promise<void> {
   try {
     const handle = await Deno.open(dir, { read: true });

@@ -5,7 +5,14 @@
  * @module
  */
 
-/** Parses a duration such as `1s`, `500ms`, `10m`, `24h`, `7d` (bare numbers are seconds). */
+/**
+ * Parses a duration such as `1s`, `500ms`, `10m`, `24h`, `7d` (bare numbers are seconds).
+ * @example
+ * ```ts
+ * durationMs("10m"); // 600000
+ * durationMs("1.5"); // null: not a duration
+ * ```
+ */
 export function durationMs(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m) return null;

@@ -36,6 +36,11 @@ export interface IntegrityDetail {
 /**
  * An error meant for the operator: one line that names the problem and the fix,
  * never a stack trace, never a secret.
+ * @example
+ * ```ts
+ * throw new WalsyncError("storage", "bucket backups is not reachable; check --endpoint");
+ * // at the top level: print err.message alone, then Deno.exit(err.exitCode) (3 here)
+ * ```
  */
 export class WalsyncError extends Error {
   /** Category, which decides the exit code. */

@@ -149,7 +149,15 @@ export function hasOutOfRangeTxid(key: string): boolean {
     digits.some((d) => parseInt(d, 16) > maxTxid);
 }
 
-/** Parses a key written by this layout, or returns null for anything else. */
+/**
+ * Parses a key written by this layout, or returns null for anything else.
+ * @example
+ * ```ts
+ * const key = snapshotKey("app.db", generation, 42);
+ * parseKey(key); // { db: "app.db", generation, kind: "snapshot", txid: 42, ... }
+ * parseKey("app.db/head"); // null: not a generation's object
+ * ```
+ */
 export function parseKey(key: string): ParsedKey | null {
   if (hasOutOfRangeTxid(key)) return null;
   const parts = key.split("/");

@@ -72,7 +72,15 @@ export interface RestorePoint {
   sha256?: string;
 }
 
-/** Lists the databases in a bucket; with `checksums`, the newest snapshot's digest too. */
+/**
+ * Lists the databases in a bucket; with `checksums`, the newest snapshot's digest too.
+ * @example
+ * ```ts
+ * for (const db of await listDatabases(storage)) {
+ *   console.log(db.name, db.generations, "generations, latest txid", db.latestTxid);
+ * }
+ * ```
+ */
 export async function listDatabases(
   storage: Storage,
   options: { checksums?: boolean; db?: string } = {},

@@ -23,7 +23,15 @@ function quote(value: string): string {
   return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
 }
 
-/** A logger writing to stderr, as text or JSON lines. */
+/**
+ * A logger writing to stderr, as text or JSON lines.
+ * @example
+ * ```ts
+ * const logger = stderrLogger(false); // true: one JSON object per line (--json-logs)
+ * logger.log("INFO", "snapshot uploaded", { db: "app.db", bytes: 4096 });
+ * // 2026-11-30T11:00:00.000Z INFO snapshot uploaded db=app.db bytes=4096
+ * ```
+ */
 export function stderrLogger(json: boolean): Logger {
   return {
     log(level, message, fields = {}) {

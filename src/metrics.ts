@@ -63,7 +63,18 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves `collect()` at `/metrics` on `addr`. */
+/**
+ * Serves `collect()` at `/metrics` on `addr`.
+ * @example
+ * ```ts
+ * const up = { labels: {}, value: 1 };
+ * const server = serveMetrics(":9090", () => [
+ *   { name: "walsync_up", type: "gauge", help: "1 while running.", samples: [up] },
+ * ]);
+ * // curl http://127.0.0.1:9090/metrics
+ * await server.close();
+ * ```
+ */
 export function serveMetrics(addr: string, collect: () => Metric[]): MetricsServer {
   const { hostname, port } = parseListenAddress(addr);
   let server: Deno.HttpServer<Deno.NetAddr>;

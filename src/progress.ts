@@ -26,7 +26,15 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** A progress line that prints only on a terminal (or when `force` is true). */
+/**
+ * A progress line that prints only on a terminal (or when `force` is true).
+ * @example
+ * ```ts
+ * const bar = progress("restoring app.db", plan.bytes);
+ * await restoreDatabase(storage, "app.db", { output, onBytes: (done) => bar.update(done) });
+ * bar.done();
+ * ```
+ */
 export function progress(label: string, total = 0, force = false): Progress {
   const enabled = force || Deno.stderr.isTerminal();
   const started = performance.now();

@@ -13,7 +13,14 @@ export function registerSecret(value: string): void {
   if (value.length >= 4) registered.add(value);
 }
 
-/** Replaces every known secret value in `text` with `[redacted]`. */
+/**
+ * Replaces every known secret value in `text` with `[redacted]`.
+ * @example
+ * ```ts
+ * registerSecret(config.signingKey);
+ * console.error(redact(`signing with ${config.signingKey}`)); // "signing with [redacted]"
+ * ```
+ */
 export function redact(text: string): string {
   let out = text;
   for (const value of registered) out = out.split(value).join("[redacted]");

@@ -40,7 +40,15 @@ function lastUploadSecond(catalog: DatabaseCatalog): number {
   return Math.floor(newest / 1000);
 }
 
-/** Restores `db` from the newest replica that passes every check. */
+/**
+ * Restores `db` from the newest replica that passes every check.
+ * @example
+ * ```ts
+ * const replicas = [await openBucket("s3://primary/prod"), await openBucket("/mnt/backup")];
+ * const result = await restoreFromReplicas(replicas, "app.db", { output: "/tmp/app.db" }, (skip) =>
+ *   console.error("skipped", skip));
+ * ```
+ */
 export async function restoreFromReplicas(
   replicas: Storage[],
   db: string,

@@ -50,7 +50,17 @@ async function publish(shadow: string, output: string): Promise<void> {
   }
 }
 
-/** Keeps `output` a verified copy of the latest state of `db` in `storage`. */
+/**
+ * Keeps `output` a verified copy of the latest state of `db` in `storage`.
+ * @example
+ * ```ts
+ * await replicate(storage, "app.db", "/srv/replica/app.db", {
+ *   intervalMs: 10_000,
+ *   signal: AbortSignal.timeout(60_000),
+ *   logger: stderrLogger(false),
+ * });
+ * ```
+ */
 export async function replicate(
   storage: Storage,
   db: string,

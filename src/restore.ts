@@ -117,7 +117,15 @@ function describeTarget(target: RestoreTarget): string {
   return "the latest state";
 }
 
-/** Chooses the snapshot and segments that reach the target. */
+/**
+ * Chooses the snapshot and segments that reach the target.
+ * @example
+ * ```ts
+ * const history = await readHistory(storage, "app.db");
+ * const plan = planRestore(history.catalog, { txid: 1200 });
+ * console.log(plan.snapshot.key, plan.segments.length, "segments", plan.bytes, "bytes");
+ * ```
+ */
 export function planRestore(catalog: DatabaseCatalog, target: RestoreTarget = {}): RestorePlan {
   const usable = catalog.generations.filter((g) => g.snapshots.length > 0);
   if (usable.length === 0) {
@@ -240,7 +248,18 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
   while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
 }
 
-/** Restores a database from `storage` into `options.output`. */
+/**
+ * Restores a database from `storage` into `options.output`.
+ * @example
+ * ```ts
+ * const storage = await openBucket("s3://backups/prod");
+ * const result = await restoreDatabase(storage, "app.db", {
+ *   output: "/tmp/app.db",
+ *   target: { timestamp: new Date("2026-11-30T09:00:00Z") },
+ * });
+ * console.log(result.txid, result.integrityCheck); // e.g. 1187 "ok"
+ * ```
+ */
 export async function restoreDatabase(
   storage: Storage,
   db: string,

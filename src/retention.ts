@@ -58,6 +58,11 @@ export interface RetentionResult {
  * moves first, by the lease holder: `writer` when watch runs it, else this call takes the
  * lease for the moment (and refuses, naming the holder, while a watch holds it). `signing` is
  * the key of a config file's `signing-key:` (the environment's `WALSYNC_SIGNING_KEY` otherwise).
+ * @example
+ * ```ts
+ * const result = await applyRetention(storage, "app.db", 7 * 24 * 3_600_000);
+ * console.log(result.generations, "generations deleted", result.skipped ?? "");
+ * ```
  */
 export async function applyRetention(
   storage: Storage,

@@ -112,6 +112,12 @@ const zstdLevel = 1;
 /**
  * Compresses a segment's raw WAL frames for upload; returns the object body and the metadata
  * fields describing its encoding (merged into segmentMetadata's result by the caller).
+ * @example
+ * ```ts
+ * const { body, metadata } = encodeSegment(frames); // zstd; metadata names the encoding
+ * const stored = { ...segmentMetadata(segment), ...metadata }; // what the object carries
+ * const same = decodeSegment(key, body, segmentBodyOf(key, stored, segment)); // equals frames
+ * ```
  */
 export function encodeSegment(frames: Uint8Array): { body: Uint8Array; metadata: Metadata } {
   const compressed = zstdCompressSync(frames, {

@@ -66,7 +66,14 @@ export function chainProblems(catalog: DatabaseCatalog): string[] {
   return problems;
 }
 
-/** Status of every database (or one) in a bucket. */
+/**
+ * Status of every database (or one) in a bucket.
+ * @example
+ * ```ts
+ * const [status] = await bucketStatus(storage, { db: "app.db", localPath: "/srv/app.db" });
+ * console.log(status.latestTxid, status.generation);
+ * ```
+ */
 export async function bucketStatus(
   storage: Storage,
   options: { db?: string; deep?: boolean; nowMs?: number; localPath?: string } = {},

@@ -4,7 +4,7 @@
  * the history ends. Used by `walsync status --db <path>`.
  *
  * A `status` process holds no SQLite connection, so opening and closing the `-shm` here cannot
- * drop any lock of ours (SQLITE-FACTS.md, fact 1); the database file itself is only stat'ed.
+ * drop any lock of ours (docs/sqlite-facts.md, fact 1); the database file itself is only stat'ed.
  *
  * @example
  * ```ts
@@ -107,7 +107,7 @@ export async function localLag(
 ): Promise<LocalLag> {
   let real: string;
   try {
-    // SQLite keeps -wal and -shm beside the real file (SQLITE-FACTS.md, fact 6).
+    // SQLite keeps -wal and -shm beside the real file (docs/sqlite-facts.md, fact 6).
     real = await Deno.realPath(dbPath);
   } catch {
     throw usageError(`--db ${dbPath} does not exist; give the path of the live database file`);

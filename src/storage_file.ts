@@ -24,7 +24,15 @@ import type { RangeSource } from "./transfer/download.ts";
 const metaSuffix = ".meta.json";
 const tempMarker = ".walsync-tmp-";
 
-/** Opens a directory as storage. The directory is created on first write. */
+/**
+ * Opens a directory as storage. The directory is created on first write.
+ * @example
+ * ```ts
+ * const storage = fileStorage("/var/backups/walsync");
+ * for await (const info of storage.list("app.db/")) console.log(info.key, info.size);
+ * storage.close();
+ * ```
+ */
 export function fileStorage(root: string): Storage & RangeSource {
   const pathOf = (key: string): string => {
     if (key.split("/").some((part) => part === ".." || part === "")) {

@@ -428,7 +428,16 @@ async function readChecked(
   return { bytes };
 }
 
-/** Opens an S3 bucket (and prefix) as storage. */
+/**
+ * Opens an S3 bucket (and prefix) as storage.
+ * @example
+ * ```ts
+ * const storage = s3Storage({ bucket: "backups", prefix: "prod", region: "eu-west-1" });
+ * await storage.check(); // fails early with a one-line reason (exit 3)
+ * const info = await storage.head("app.db/head");
+ * storage.close();
+ * ```
+ */
 export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   const endpoint = options.endpoint || Deno.env.get("AWS_ENDPOINT_URL_S3") || undefined;
   const region = options.region || Deno.env.get("AWS_REGION") || "us-east-1";

@@ -130,7 +130,15 @@ async function checkObject(
   };
 }
 
-/** Verifies every object of one database's backup. */
+/**
+ * Verifies every object of one database's backup.
+ * @example
+ * ```ts
+ * const report = await verifyDatabase(storage, "app.db");
+ * for (const f of report.failures) console.error(f.key, f.problem);
+ * if (report.failures.length > 0) Deno.exit(5);
+ * ```
+ */
 export async function verifyDatabase(
   storage: Storage,
   db: string,

@@ -506,7 +506,7 @@ async function readAt(
  * Reads the complete transactions of the WAL file at `path` after `position`.
  *
  * The file gets its own descriptor, which is safe for `-wal` even while this process holds
- * a SQLite connection (SQLite keeps no locks on it; see SQLITE-FACTS.md, fact 1). Only the
+ * a SQLite connection (SQLite keeps no locks on it; see docs/sqlite-facts.md, fact 1). Only the
  * header and the bytes from `position.offset` on are read.
  *
  * @param header The header seen last time, or null to start from the file's current header.
@@ -526,6 +526,11 @@ async function readAt(
  *   whole (true) or return no frames with `more` set (false: the caller streams it, see
  *   {@link walkFrames}).
  * @throws WalFormatError when the file's header is invalid (a restart may be writing it).
+ * @example
+ * ```ts
+ * const read = await readWalFile("app.db-wal", null, null); // every complete transaction
+ * if (read && !read.restarted) console.log(read.commits, "commits in", read.frameCount, "frames");
+ * ```
  */
 export async function readWalFile(
   path: string,
@@ -759,9 +764,16 @@ function writeAt(file: Deno.FsFile, offset: number, bytes: Uint8Array): void {
  * one are already written, so apply into a scratch copy and discard it on error.
  *
  * @param file Open for writing; its position is moved. Not a descriptor of a database
- *   that this process also has open through SQLite (SQLITE-FACTS.md, fact 1).
+ *   that this process also has open through SQLite (docs/sqlite-facts.md, fact 1).
  * @param stopAfterCommits Apply only the first N transactions (point-in-time restore inside
  *   a segment); later frames are still checked but not written.
+ * @example
+ * ```ts
+ * const file = await Deno.open("restored.db", { read: true, write: true });
+ * const applier = createFrameApplier(file, info); // info: the segment's SegmentInfo
+ * await applier.write(frames);
+ * const result = await applier.finish(); // throws WalFormatError on a broken chain
+ * ```
  */
 export function createFrameApplier(
   file: Deno.FsFile,

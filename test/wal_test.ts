@@ -4,7 +4,7 @@
  * Real WAL files come from the `sqlite3` CLI. The CLI checkpoints and deletes the WAL when
  * its last connection closes, so each test holds a `node:sqlite` connection to the database
  * (opened once WAL mode is on, and used for one read so it holds SQLite's shared lock) for
- * as long as it needs the WAL. Per SQLITE-FACTS.md fact 1, while that connection is open
+ * as long as it needs the WAL. Per docs/sqlite-facts.md fact 1, while that connection is open
  * this process never opens the database file itself; `-wal` is safe to read.
  */
 import assert from "node:assert/strict";

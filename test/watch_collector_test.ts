@@ -2,7 +2,7 @@
  * Specification of the WAL collector (src/watch/collector.ts): new complete transactions of
  * a WAL file become sealed segments, in order, each verifiable on its own and chained to the
  * one before. The WAL fixtures are written here with `node:sqlite` and copied (the `-wal`
- * file carries no SQLite locks, so copying it is safe; SQLITE-FACTS.md, fact 1).
+ * file carries no SQLite locks, so copying it is safe; docs/sqlite-facts.md, fact 1).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";

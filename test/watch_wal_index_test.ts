@@ -2,7 +2,7 @@
  * Specification of reading SQLite's wal-index header (src/wal.ts `parseWalIndexHeader`, and
  * the `committed` bound of `readWalFile`). The `-shm` bytes are read by a child process:
  * this process holds a connection to the database, and opening and closing a descriptor of
- * its `-shm` here would drop that connection's locks (SQLITE-FACTS.md, fact 1).
+ * its `-shm` here would drop that connection's locks (docs/sqlite-facts.md, fact 1).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";

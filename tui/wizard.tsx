@@ -42,6 +42,11 @@ function subscribeSignals(handler: () => void): () => void {
 /**
  * Runs the wizard on the terminal and returns the process exit code: 0 restored, 130 quit or
  * Ctrl-C, 5 checksum failure, 3 storage error, 1 other failure (2 when not on a terminal).
+ * @example
+ * ```ts
+ * const code = await runWizard({ bucket: "s3://backups/prod" }); // asks for the rest
+ * Deno.exit(code);
+ * ```
  */
 export async function runWizard(options: WizardOptions): Promise<number> {
   if (!Deno.stdin.isTerminal() || !Deno.stdout.isTerminal()) {

@@ -106,7 +106,14 @@ export function checkHeadSignature(head: Head, signing?: SigningKey): boolean {
   return true;
 }
 
-/** Reads the head of `db`, or null when there is none. */
+/**
+ * Reads the head of `db`, or null when there is none.
+ * @example
+ * ```ts
+ * const stored = await readHead(storage, "app.db");
+ * if (stored) console.log("history ends at", stored.head.key);
+ * ```
+ */
 export async function readHead(storage: Storage, db: string): Promise<StoredHead | null> {
   const stored = await storage.readTagged(headKey(db));
   if (!stored) return null;

@@ -19,7 +19,14 @@ export interface SigningKey {
   mac(text: string): string;
 }
 
-/** The signing key from the environment (`WALSYNC_SIGNING_KEY`) or `configured`, if any. */
+/**
+ * The signing key from the environment (`WALSYNC_SIGNING_KEY`) or `configured`, if any.
+ * @example
+ * ```ts
+ * const signing = signingKeyFrom(config.signingKey); // else WALSYNC_SIGNING_KEY; undefined: unsigned
+ * const history = await readHistory(storage, "app.db", { signing });
+ * ```
+ */
 export function signingKeyFrom(configured?: string): SigningKey | undefined {
   const secret = configured ?? Deno.env.get("WALSYNC_SIGNING_KEY");
   if (!secret) return undefined;

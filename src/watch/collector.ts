@@ -3,7 +3,7 @@
  * metadata, in order) and moves the lineage past them. Nothing is uploaded here.
  *
  * The `-wal` file is read with its own descriptor, which is safe while this process holds
- * SQLite connections (SQLITE-FACTS.md, fact 1).
+ * SQLite connections (docs/sqlite-facts.md, fact 1).
  * @module
  */
 import { meta, walSegmentKey } from "../layout.ts";

@@ -6,7 +6,7 @@
  * one reader to the other ({@link rotateReaders}) begins the new one before ending the old,
  * so there is no gap.
  *
- * The database file is opened only through SQLite (SQLITE-FACTS.md, fact 1).
+ * The database file is opened only through SQLite (docs/sqlite-facts.md, fact 1).
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
@@ -71,7 +71,7 @@ export function closeConnections(conns: Connections | null): void {
     } catch { /* already closed */ }
   }
   // After the connections: letting go may close the `-shm` descriptor, which would drop
-  // their locks (SQLITE-FACTS.md, fact 1).
+  // their locks (docs/sqlite-facts.md, fact 1).
   conns.index.release();
 }
 
@@ -87,7 +87,7 @@ export async function openConnections(
 ): Promise<Connections> {
   // Checked through stat and SQLite only: another watcher of this process (a second
   // replica of the same database) may hold connections, and opening and closing a plain
-  // descriptor of the file would drop their locks (SQLITE-FACTS.md, fact 1).
+  // descriptor of the file would drop their locks (docs/sqlite-facts.md, fact 1).
   const stamp = await stampOf(dbPath);
   if (stamp === null) {
     throw new WalsyncError("database", `database ${dbPath} not found; check the path`);
@@ -118,7 +118,7 @@ function isBusy(err: unknown): boolean {
 /**
  * Opens the connections and shares the `-shm`. Synchronous from start to end: no other task
  * of this process may close a `-shm` descriptor between our connections opening and
- * openWalIndex() sharing it (SQLITE-FACTS.md, fact 1). Everything opened is closed on error.
+ * openWalIndex() sharing it (docs/sqlite-facts.md, fact 1). Everything opened is closed on error.
  */
 function openNow(
   dbPath: string,

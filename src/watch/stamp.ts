@@ -1,7 +1,7 @@
 /**
  * File stamps (inode, size, mtime) taken with `stat`, never with a descriptor: a descriptor
  * of a live database file opened and closed by this process drops SQLite's locks
- * (SQLITE-FACTS.md, fact 1).
+ * (docs/sqlite-facts.md, fact 1).
  * @module
  */
 

@@ -4,7 +4,7 @@
  * and whether anything changed (the change counter).
  *
  * The `-shm` carries SQLite's POSIX locks, and closing any descriptor of it drops every lock
- * this process holds on it (SQLITE-FACTS.md, fact 1). So each file is opened once per
+ * this process holds on it (docs/sqlite-facts.md, fact 1). So each file is opened once per
  * process, shared by every watcher of the database (one per replica), and closed only when
  * the last of them lets go, right after closing its SQLite connections. Opening and the
  * bookkeeping are synchronous so that no other task runs between a watcher opening its

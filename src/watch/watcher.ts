@@ -122,7 +122,7 @@ async function realPathOf(path: string): Promise<string | null> {
 
 /**
  * The watcher of the database whose real file (no symlink in its path) is `dbPath`: SQLite
- * keeps `-wal` and `-shm` beside the real file, not beside a link (SQLITE-FACTS.md, fact 6).
+ * keeps `-wal` and `-shm` beside the real file, not beside a link (docs/sqlite-facts.md, fact 6).
  */
 function watchDatabase(
   dbPath: string,

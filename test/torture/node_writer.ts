@@ -10,7 +10,7 @@
  *   transaction and answers `{"error": "..."}`.
  *
  * It runs in its own process because the test process must hold no connection to the database
- * beside the watcher's (SQLITE-FACTS fact 1).
+ * beside the watcher's (docs/sqlite-facts.md fact 1).
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
