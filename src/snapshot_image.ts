@@ -9,14 +9,15 @@
  * files the same way gives the same bytes, twice if need be: once for the digest that has to
  * be in the object's metadata before the upload starts, once for the upload.
  *
- * The database file is opened before SQLite's connection and closed after it, and the `-shm`
- * goes through the process-wide registry of `watch/wal_index.ts`: closing another descriptor
- * of either file while SQLite holds locks on it would drop them (docs: SQLITE-FACTS fact 1).
+ * The database file and its `-shm` are held through `held_file.ts` and let go only after
+ * SQLite's connections close: closing another descriptor of either file while SQLite holds
+ * locks on it would drop them (docs/sqlite-facts.md, fact 1).
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
 import { databaseError } from "./database.ts";
 import { parseWalHeader, walFrameHeaderSize, walHeaderSize, type WalIndexHeader } from "./wal.ts";
+import { type HeldFile, holdFile } from "./held_file.ts";
 import { openWalIndex, type WalIndex } from "./watch/wal_index.ts";
 
 /** A consistent image of a database, readable at any offset until it is closed. */
@@ -155,30 +156,32 @@ function pragmaNumber(conn: DatabaseSync, name: string): number {
  * ```
  */
 export async function openSnapshotImage(dbPath: string): Promise<SnapshotImage> {
-  // Fact 1: this descriptor is opened before SQLite's connection and closed after it.
-  const dbFile = await Deno.open(dbPath, { read: true });
   let conn: DatabaseSync | undefined;
+  let dbFile: HeldFile | undefined;
   let index: WalIndex | undefined;
-  let wal: Deno.FsFile | undefined;
+  let image: SnapshotImage | undefined;
+  // Fact 1: the database file and the `-shm` are let go after SQLite's connection closes.
   const close = () => {
+    image?.close();
     try {
       if (conn?.isTransaction) conn.exec("ROLLBACK");
     } catch { /* closing anyway */ }
     conn?.close();
     index?.release();
-    wal?.close();
-    dbFile.close();
+    dbFile?.release();
   };
   try {
     try {
       conn = new DatabaseSync(dbPath, { readOnly: true, timeout: 10_000 });
+      conn.prepare("PRAGMA schema_version").get();
     } catch (err) {
       throw databaseError(dbPath, err);
     }
+    dbFile = holdFile(dbPath);
     const mode = String(
       (conn.prepare("PRAGMA journal_mode").get() as Record<string, unknown>).journal_mode,
     );
-    let pages = new Map<number, number>();
+    let pinned: { header: WalIndexHeader; backfilled: number } | null = null;
     if (mode === "wal") {
       try {
         index = openWalIndex(`${dbPath}-shm`);
@@ -186,46 +189,82 @@ export async function openSnapshotImage(dbPath: string): Promise<SnapshotImage> 
         if (err instanceof Deno.errors.NotFound) throw new ImageUnavailable("no -shm file");
         throw err;
       }
-      const { header, backfilled } = pinReadTransaction(conn, index);
-      const pageCount = pragmaNumber(conn, "page_count");
-      // Fully checkpointed: the reader may hold slot 0, which lets a writer restart the WAL
-      // under it, but the database file then holds every page of this state and no
-      // checkpoint can change it while the transaction lasts.
-      if (backfilled < header.mxFrame) {
-        wal = await Deno.open(`${dbPath}-wal`, { read: true });
-        pages = await mapWalFrames(wal, header, pageCount);
-      }
+      pinned = pinReadTransaction(conn, index);
     } else {
       // Rollback journal: the shared lock of this transaction keeps writers out.
       conn.exec("BEGIN");
       conn.prepare("SELECT count(*) FROM sqlite_master").get();
     }
-    const pageSize = pragmaNumber(conn, "page_size");
-    const pageCount = pragmaNumber(conn, "page_count");
-    return imageOver(dbFile, wal, pages, pageSize, pageCount, close);
+    image = await pinnedImage({
+      readDatabase: dbFile.readAt,
+      walPath: `${dbPath}-wal`,
+      index: pinned?.header ?? null,
+      backfilled: pinned?.backfilled ?? 0,
+      pageSize: pragmaNumber(conn, "page_size"),
+      pageCount: pragmaNumber(conn, "page_count"),
+    });
+    const { pageSize, pageCount, size, walPages, read } = image;
+    return { pageSize, pageCount, size, walPages, read, close };
   } catch (err) {
     close();
     throw err;
   }
 }
 
+/** What {@link pinnedImage} needs: a read transaction already pinned at a known header. */
+export interface PinnedState {
+  /** Reads the database file at an offset (a held descriptor: fact 1). */
+  readDatabase(offset: number, buffer: Uint8Array): Promise<number>;
+  /** The `-wal` file (no SQLite locks: opened and closed freely). */
+  walPath: string;
+  /** The wal-index header the read transaction began at; null when not in WAL mode. */
+  index: WalIndexHeader | null;
+  /** `nBackfill`, read after the transaction began and before the header was read again. */
+  backfilled: number;
+  /** Page size, from the read transaction. */
+  pageSize: number;
+  /** Pages, from the read transaction. */
+  pageCount: number;
+}
+
+/**
+ * The image of a state whose read transaction the caller holds (and keeps until the image is
+ * closed). Closing it closes only the `-wal` descriptor it opened.
+ */
+export async function pinnedImage(state: PinnedState): Promise<SnapshotImage> {
+  const { index, backfilled, pageSize, pageCount } = state;
+  // Fully checkpointed: the reader may hold slot 0, which lets a writer restart the WAL
+  // under it, but the database file then holds every page of this state and no checkpoint
+  // can change it while the transaction lasts.
+  if (index === null || backfilled >= index.mxFrame) {
+    return imageOver(state.readDatabase, undefined, new Map(), pageSize, pageCount);
+  }
+  const wal = await Deno.open(state.walPath, { read: true });
+  try {
+    const pages = await mapWalFrames(wal, index, pageCount);
+    return imageOver(state.readDatabase, wal, pages, pageSize, pageCount);
+  } catch (err) {
+    wal.close();
+    throw err;
+  }
+}
+
 function imageOver(
-  dbFile: Deno.FsFile,
+  readDatabase: (offset: number, buffer: Uint8Array) => Promise<number>,
   wal: Deno.FsFile | undefined,
   walPages: Map<number, number>,
   pageSize: number,
   pageCount: number,
-  close: () => void,
 ): SnapshotImage {
   const size = pageSize * pageCount;
-  // One read at a time: both files are read through seek + read.
+  // One read at a time: the WAL is read through seek + read.
   let queue: Promise<unknown> = Promise.resolve();
   const readRange = async (offset: number, buffer: Uint8Array): Promise<number> => {
     const length = Math.min(buffer.byteLength, Math.max(0, size - offset));
     if (length === 0) return 0;
     const end = offset + length;
     const target = buffer.subarray(0, length);
-    const fromFile = await readAt(dbFile, offset, target);
+    const fromFile = await readDatabase(offset, target);
     const firstPage = Math.floor(offset / pageSize) + 1;
     const lastPage = Math.floor((end - 1) / pageSize) + 1;
     for (let pgno = firstPage; pgno <= lastPage; pgno++) {
@@ -254,6 +293,6 @@ function imageOver(
       queue = result.catch(() => {});
       return result;
     },
-    close,
+    close: () => wal?.close(),
   };
 }

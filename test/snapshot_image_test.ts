@@ -138,3 +138,28 @@ Deno.test("image: reads at any offset and length match the whole", async () => {
     }
   });
 });
+
+Deno.test("image: reading it keeps SQLite's locks, so another process's last close leaves the WAL", async () => {
+  await withWriter("wal", async (writer, path, dir) => {
+    commit(writer, 100, 3000);
+    const expected = contentOf(writer);
+    const image = await openSnapshotImage(path);
+    try {
+      assert.ok(image.walPages > 0);
+      await materialise(image, join(dir, "first.db"));
+      // The sqlite3 CLI commits and closes: were this process's locks gone, it would think
+      // itself the last connection, checkpoint everything and delete the WAL.
+      const cli = await new Deno.Command("sqlite3", {
+        args: [path, "INSERT INTO t(x) VALUES (randomblob(5000));"],
+        stderr: "piped",
+      }).output();
+      assert.equal(cli.code, 0, new TextDecoder().decode(cli.stderr));
+      assert.ok((await Deno.stat(`${path}-wal`)).size > 0, "the WAL was checkpointed away");
+      const read = await materialise(image, join(dir, "second.db"));
+      assert.equal(read.integrity, "ok");
+      assert.equal(read.content, expected);
+    } finally {
+      image.close();
+    }
+  });
+});

@@ -6,7 +6,8 @@
  * one reader to the other ({@link rotateReaders}) begins the new one before ending the old,
  * so there is no gap.
  *
- * The database file is opened only through SQLite (docs/sqlite-facts.md, fact 1).
+ * Besides SQLite, the database file and its `-shm` are read through descriptors held as long
+ * as the connections (`held_file.ts`; docs/sqlite-facts.md, fact 1).
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
@@ -15,6 +16,7 @@ import { WalsyncError } from "../errors.ts";
 import type { LogFields, Logger } from "../log.ts";
 import { sleep } from "./locks.ts";
 import { stampOf } from "./stamp.ts";
+import { type HeldFile, holdFile } from "../held_file.ts";
 import { openWalIndex, type WalIndex } from "./wal_index.ts";
 
 /** Page cache of each of our connections: they only read the schema and copy snapshots. */
@@ -32,6 +34,8 @@ export interface Connections {
   inode: number | null;
   /** SQLite's published WAL state (the `-shm` header), open as long as the connections. */
   index: WalIndex;
+  /** The database file, for snapshots read in place; held as long as the connections. */
+  file: HeldFile;
 }
 
 /** Starts a read transaction on `db` (with its WAL read mark). */
@@ -70,9 +74,10 @@ export function closeConnections(conns: Connections | null): void {
       db.close();
     } catch { /* already closed */ }
   }
-  // After the connections: letting go may close the `-shm` descriptor, which would drop
-  // their locks (docs/sqlite-facts.md, fact 1).
+  // After the connections: letting go may close the `-shm` and database descriptors, which
+  // would drop their locks (docs/sqlite-facts.md, fact 1).
   conns.index.release();
+  conns.file.release();
 }
 
 /**
@@ -116,9 +121,10 @@ function isBusy(err: unknown): boolean {
 }
 
 /**
- * Opens the connections and shares the `-shm`. Synchronous from start to end: no other task
- * of this process may close a `-shm` descriptor between our connections opening and
- * openWalIndex() sharing it (docs/sqlite-facts.md, fact 1). Everything opened is closed on error.
+ * Opens the connections and shares the `-shm` and the database file. Synchronous from start
+ * to end: no other task of this process may close a descriptor of either between our
+ * connections opening and our holding it (docs/sqlite-facts.md, fact 1). Everything opened is
+ * closed on error, the held descriptors after the connections.
  */
 function openNow(
   dbPath: string,
@@ -133,6 +139,7 @@ function openNow(
     new DatabaseSync(dbPath, { timeout: 2000 }),
     new DatabaseSync(dbPath, { timeout: 2000 }),
   ];
+  let index: WalIndex | undefined;
   try {
     lock.prepare("PRAGMA schema_version").get();
     ensureWalMode(lock, dbPath, logger, fields);
@@ -142,13 +149,16 @@ function openNow(
     }
     // A read in WAL mode opens (or creates) the `-shm`.
     lock.prepare("PRAGMA schema_version").get();
-    return { lock, readers, active: 0, inode, index: openIndexOf(dbPath) };
+    index = openIndexOf(dbPath);
+    const file = holdFile(dbPath);
+    return { lock, readers, active: 0, inode, index, file };
   } catch (err) {
     for (const db of [...readers, lock]) {
       try {
         db.close();
       } catch { /* already closed */ }
     }
+    index?.release(); // after the connections (fact 1)
     throw err;
   }
 }

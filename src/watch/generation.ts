@@ -3,14 +3,13 @@
  * that the segments after it continue it frame for frame.
  * @module
  */
-import { join } from "node:path";
-import { backup } from "node:sqlite";
-import { readDatabaseHeader } from "../database.ts";
+import type { DatabaseSync } from "node:sqlite";
 import { WalsyncError } from "../errors.ts";
 import type { HistoryWriter } from "../history/writer.ts";
 import { meta, newGenerationId, snapshotKey } from "../layout.ts";
 import type { LogFields, Logger } from "../log.ts";
-import { putFileObject, type WrittenObject } from "../object.ts";
+import { putSourceObject, type WrittenObject } from "../object.ts";
+import { pinnedImage } from "../snapshot_image.ts";
 import type { Storage } from "../storage.ts";
 import {
   indexDescribes,
@@ -154,7 +153,14 @@ async function pinSnapshotPoint(target: GenerationTarget, c: Connections) {
           `the wal-index header of ${target.name} (in its -shm) could not be read; will retry`,
         );
       }
-      return { walInode, ...(await committedPoint(target.walPath, committed)) };
+      // Read after the transaction began; nothing restarts the WAL under the write lock.
+      const backfilled = c.index.backfilled() ?? 0;
+      return {
+        walInode,
+        committed,
+        backfilled,
+        ...(await committedPoint(target.walPath, committed)),
+      };
     } finally {
       c.lock.exec("ROLLBACK");
     }
@@ -166,40 +172,45 @@ async function takeSnapshot(
   c: Connections,
   minTxid: number,
 ): Promise<StartedGeneration> {
-  const { walInode, header, position } = await pinSnapshotPoint(target, c);
+  const pinned = await pinSnapshotPoint(target, c);
+  const { walInode, header, position } = pinned;
   const generation = newGenerationId();
   const { name, storage } = target;
-  const tempDir = await Deno.makeTempDir({ prefix: "walsync-watch-" });
+  const reader = c.readers[0];
+  // The image is read in place inside reader 0's open transaction: the state at the lock
+  // above, with no temporary copy (format/snapshot_image.ts).
+  const image = await pinnedImage({
+    readDatabase: c.file.readAt,
+    walPath: target.walPath,
+    index: pinned.committed,
+    backfilled: pinned.backfilled,
+    pageSize: pragmaNumber(reader, "page_size"),
+    pageCount: pragmaNumber(reader, "page_count"),
+  });
   try {
-    const copy = join(tempDir, "snapshot.db");
-    // The backup reads inside reader 0's open transaction: the state at the lock above.
-    await backup(c.readers[0], copy, { rate: -1 });
-    const dbHeader = await readDatabaseHeader(copy);
-    const size = (await Deno.stat(copy)).size;
     // History hook: the txid follows the head (never below one this process used), and
     // the snapshot links to the object the head named.
     const start = await asStorage(() => target.history.startGeneration(minTxid));
     const txid = start.txid;
     const key = snapshotKey(name, generation, txid);
-    const metadata = await target.history.signFile(key, copy, start.metadata);
     const written = await target.limiter.run(() =>
       asStorage(() =>
-        putFileObject(storage, key, copy, {
-          ...metadata,
+        putSourceObject(storage, key, image, {
+          ...start.metadata,
           [meta.kind]: "snapshot",
           [meta.db]: name,
           [meta.generation]: generation,
           [meta.txid]: String(txid),
           [meta.created]: new Date().toISOString(),
-          [meta.pageSize]: String(dbHeader.pageSize),
-          [meta.pageCount]: String(Math.floor(size / dbHeader.pageSize)),
-        })
+          [meta.pageSize]: String(image.pageSize),
+          [meta.pageCount]: String(image.pageCount),
+        }, { finishMetadata: (metadata) => target.history.sign(key, metadata) })
       )
     );
     await target.history.advance({ txid, key, sha256: written.sha256 }); // history hook
     const lineage: Lineage = {
       generation,
-      pageSize: dbHeader.pageSize,
+      pageSize: image.pageSize,
       header,
       position,
       txid,
@@ -210,6 +221,11 @@ async function takeSnapshot(
     };
     return { conns: c, lineage, written };
   } finally {
-    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+    image.close();
   }
+}
+
+function pragmaNumber(db: DatabaseSync, name: string): number {
+  const row = db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>;
+  return Number(row[name]);
 }
