@@ -105,9 +105,18 @@ export function fileStorage(root: string): Storage & RangeSource {
   async function readTagged(key: string): Promise<TaggedObject | null> {
     const path = pathOf(key);
     try {
-      const bytes = await Deno.readFile(path);
-      const stat = await Deno.stat(path);
-      return { bytes, etag: sha256Hex(bytes), lastModified: stat.mtime ?? undefined };
+      // Bytes and time from one descriptor: the object is replaced by renaming a new file
+      // over it, and a time read by path could belong to the next version.
+      const file = await Deno.open(path, { read: true });
+      try {
+        const stat = await file.stat();
+        const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
+        return { bytes, etag: sha256Hex(bytes), lastModified: stat.mtime ?? undefined };
+      } finally {
+        try {
+          file.close();
+        } catch { /* closed by the stream */ }
+      }
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return null;
       throw err;
