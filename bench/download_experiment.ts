@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
-import { startMinio } from "../test/harness/minio.ts";
+import { startMinio } from "../test/support/minio.ts";
 import { hashFile } from "../src/hash.ts";
 import { fileStream } from "../src/hash.ts";
 import { meta } from "../src/layout.ts";

@@ -8,7 +8,7 @@
  */
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { basename, join } from "node:path";
-import type { MinioServer } from "../test/harness/minio.ts";
+import type { MinioServer } from "../test/support/minio.ts";
 import { type Timed, timed } from "./common.ts";
 import { litestreamConfig } from "./watch_common.ts";
 

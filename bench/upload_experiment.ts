@@ -24,7 +24,7 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { parseArgs } from "node:util";
-import { startMinio } from "../test/harness/minio.ts";
+import { startMinio } from "../test/support/minio.ts";
 import { fileStream, hashFile, hashingStream } from "../src/hash.ts";
 import { meta } from "../src/layout.ts";
 import { s3Storage } from "../src/storage_s3.ts";

@@ -17,7 +17,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type MinioServer, startMinio } from "../test/harness/minio.ts";
+import { type MinioServer, startMinio } from "../test/support/minio.ts";
 
 export { type MinioServer, startMinio };
 

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDamageProxy } from "./harness/damage_proxy.ts";
-import { sharedMinio } from "./harness/minio.ts";
+import { startDamageProxy } from "./support/damage_proxy.ts";
+import { sharedMinio } from "./support/minio.ts";
 import { s3BucketOn, sdkTest, sqlite, workDir } from "./helpers.ts";
 import { startWatch } from "./watch_helpers.ts";
 

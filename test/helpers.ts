@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openBucket } from "../src/bucket.ts";
 import type { Storage } from "../src/storage.ts";
-import { type MinioServer, sharedMinio } from "./harness/minio.ts";
+import { type MinioServer, sharedMinio } from "./support/minio.ts";
 
 /** Absolute path of `main.ts`. */
 export const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "main.ts");

@@ -15,7 +15,7 @@ import { parseListenAddress } from "../src/metrics.ts";
 import { applyRetention, planRetention } from "../src/retention.ts";
 import { openBucket } from "../src/bucket.ts";
 import { WalsyncError } from "../src/errors.ts";
-import { sharedMinio, startMinio } from "./harness/minio.ts";
+import { sharedMinio, startMinio } from "./support/minio.ts";
 import {
   fileBucket,
   mainTs,

@@ -6,7 +6,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import nodeAssert from "node:assert/strict";
-import { type MinioServer, sharedMinio, startMinio } from "./harness/minio.ts";
+import { type MinioServer, sharedMinio, startMinio } from "./support/minio.ts";
 import { WalsyncError } from "../src/errors.ts";
 import { sha256Hex } from "../src/hash.ts";
 import type { BodySource, ObjectInfo, Storage } from "../src/storage.ts";

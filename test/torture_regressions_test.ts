@@ -1,11 +1,11 @@
 /**
- * Failures the torture test (`test/torture/`) found, each reduced to a short deterministic
+ * Failures the torture test (`test/support/torture/`) found, each reduced to a short deterministic
  * scenario, named after the behaviour it keeps; the comment beside each names the bug it found.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileBucket, sqlite, workDir } from "./helpers.ts";
-import { inspect, listDb, restore } from "./torture/inspect.ts";
+import { inspect, listDb, restore } from "./support/torture/inspect.ts";
 import { startWatch, waitUntil } from "./watch_helpers.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

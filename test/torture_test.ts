@@ -1,6 +1,6 @@
 /**
  * The torture test, bounded for CI: a fixed seed and a fixed number of random steps against a
- * `file://` bucket and a private MinIO server (see `test/torture/run.ts` for what a step and a
+ * `file://` bucket and a private MinIO server (see `test/support/torture/run.ts` for what a step and a
  * check are). `scripts/torture.sh --minutes N` runs it longer with new seeds.
  *
  * Every operation is on, including those that found bugs in the old watcher (a symlinked
@@ -9,8 +9,8 @@
  * `test/watch_shutdown_test.ts` or `test/torture_regressions_test.ts`.
  */
 import { sdkTest } from "./helpers.ts";
-import { allFeatures } from "./torture/operations.ts";
-import { runTorture, TortureFailure } from "./torture/run.ts";
+import { allFeatures } from "./support/torture/operations.ts";
+import { runTorture, TortureFailure } from "./support/torture/run.ts";
 
 async function torture(backend: "file" | "s3", seed: number, steps: number): Promise<void> {
   try {

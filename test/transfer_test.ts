@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type DamageProxy, type Exchange, startDamageProxy } from "./harness/damage_proxy.ts";
-import { sharedMinio } from "./harness/minio.ts";
+import { type DamageProxy, type Exchange, startDamageProxy } from "./support/damage_proxy.ts";
+import { sharedMinio } from "./support/minio.ts";
 import {
   dbFingerprint,
   filesIn,

@@ -625,9 +625,9 @@ Deno.test("piped: `list --json | cat` prints one JSON document and no escape cod
 });
 
 e2e("MinIO: the default restore works against S3 storage", async () => {
-  let harness: typeof import("./harness/minio.ts");
+  let harness: typeof import("./support/minio.ts");
   try {
-    harness = await import("./harness/minio.ts");
+    harness = await import("./support/minio.ts");
     harness.findMinioBinary();
   } catch (err) {
     console.warn(

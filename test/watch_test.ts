@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openBucket } from "../src/bucket.ts";
 import { restoreDatabase } from "../src/restore.ts";
-import { startMinio } from "./harness/minio.ts";
+import { startMinio } from "./support/minio.ts";
 import {
   backends,
   dbFingerprint,

@@ -1,7 +1,7 @@
 /**
  * Entry point of `scripts/torture.sh`: runs torture steps until the time is up.
  *
- * Usage: `deno run -A test/torture/main.ts --minutes N [--seed S] [--backend file|s3|both]
+ * Usage: `deno run -A test/support/torture/main.ts --minutes N [--seed S] [--backend file|s3|both]
  * [--without symlink,walRewrite,killWriter,fileOutage] [--verbose]`.
  * Prints `torture: seed S step K: <what differed>` and exits 1 on a failure.
  * @module

@@ -5,9 +5,9 @@
  * @module
  */
 import { join } from "node:path";
-import { fileBucket, s3BucketOn, type TestBucket } from "../helpers.ts";
-import { type MinioServer, startMinio } from "../harness/minio.ts";
-import { startWatch, type WatchProcess } from "../watch_helpers.ts";
+import { fileBucket, s3BucketOn, type TestBucket } from "../../helpers.ts";
+import { type MinioServer, startMinio } from "../minio.ts";
+import { startWatch, type WatchProcess } from "../../watch_helpers.ts";
 
 /** Storage that can be taken down and brought back. */
 export interface OutageStorage {
