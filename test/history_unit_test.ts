@@ -245,7 +245,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { s3Bucket, storageOf } = await import("./helpers.ts");
+    const { s3Bucket, storageOf } = await import("./support/bucket.ts");
     const storage = await storageOf(await s3Bucket());
     const lines: string[] = [];
     const logger: Logger = {
@@ -267,7 +267,7 @@ Deno.test("retention (fake clock): deletes what no point in the window needs, mo
   const { applyRetention } = await import("../src/retention.ts");
   const { readHistory } = await import("../src/history/read.ts");
   const { restoreDatabase } = await import("../src/restore.ts");
-  const { sqlite, dbFingerprint } = await import("./helpers.ts");
+  const { sqlite, dbFingerprint } = await import("./support/sqlite.ts");
   const dir = await Deno.makeTempDir();
   const storage = fileStorage(`${dir}/bucket`);
   try {

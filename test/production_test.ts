@@ -16,39 +16,26 @@ import { applyRetention, planRetention } from "../src/retention.ts";
 import { openBucket } from "../src/bucket.ts";
 import { WalsyncError } from "../src/errors.ts";
 import { sharedMinio, startMinio } from "./support/minio.ts";
+import { appDatabase, commit, writer } from "./support/application.ts";
+import { fileBucket, s3Bucket, sdkTest, type TestBucket } from "./support/bucket.ts";
+import { modeOf, workDir } from "./support/files.ts";
 import {
-  fileBucket,
-  mainTs,
-  s3Bucket,
-  sdkTest,
-  sqlite,
-  type TestBucket,
-  walsync,
-  workDir,
-} from "./helpers.ts";
-import {
-  appDatabase,
-  commit,
-  contentHash,
-  fingerprint,
   freePort,
-  generationsOf,
-  generationStart,
   httpGet,
   listeningPorts,
-  modeOf,
   otherLocalAddress,
   parseMetrics,
+} from "./support/host.ts";
+import {
+  generationsOf,
+  generationStart,
   removeObject,
-  restoreInto,
-  sleep,
-  sqliteRead,
-  startWalsync,
   storedObjects,
   tamper,
-  waitUntil,
-  writer,
-} from "./production_helpers.ts";
+} from "./support/layout.ts";
+import { contentHash, dbFingerprint, sqlite, sqliteRead } from "./support/sqlite.ts";
+import { sleep, waitUntil } from "./support/wait.ts";
+import { mainTs, restoreInto, startWalsync, walsync } from "./support/walsync.ts";
 
 // ---------------------------------------------------------------------------------------------
 // 1. Configuration
@@ -546,7 +533,7 @@ async function waitRestoresExactly(
   dir: string,
   timeoutMs = 30_000,
 ): Promise<void> {
-  const want = await fingerprint(source);
+  const want = await dbFingerprint(source);
   let last = "";
   try {
     await waitUntil(`${bucket.arg} to hold the latest state of ${name}`, async () => {
@@ -555,7 +542,7 @@ async function waitRestoresExactly(
         last = r.stderr;
         return false;
       }
-      const got = await fingerprint(r.out);
+      const got = await dbFingerprint(r.out);
       await Deno.remove(r.out);
       last = got.sha3;
       return got.integrity === "ok" && got.sha3 === want.sha3;
@@ -618,9 +605,9 @@ databases:
     const fileRestore = await restoreInto(dir, ["app.db", "-b", file.arg]);
     assert.equal(s3Restore.code, 0, s3Restore.stderr);
     assert.equal(fileRestore.code, 0, fileRestore.stderr);
-    const want = await fingerprint(db);
-    assert.deepEqual(await fingerprint(s3Restore.out), want);
-    assert.deepEqual(await fingerprint(fileRestore.out), want);
+    const want = await dbFingerprint(db);
+    assert.deepEqual(await dbFingerprint(s3Restore.out), want);
+    assert.deepEqual(await dbFingerprint(fileRestore.out), want);
   },
 );
 
@@ -1070,14 +1057,14 @@ Deno.test(
           wrong.push(`${stamp}: exit ${r.code} ${r.stderr}`);
           continue;
         }
-        const got = await fingerprint(r.out);
+        const got = await dbFingerprint(r.out);
         if (got.integrity !== "ok" || got.sha3 !== p.sha3) wrong.push(`${stamp}: differs`);
         await Deno.remove(r.out);
       }
       assert.deepEqual(wrong, []);
       const latest = await restoreInto(dir, ["app.db", "-b", bucket.arg]);
       assert.equal(latest.code, 0, latest.stderr);
-      assert.deepEqual(await fingerprint(latest.out), await fingerprint(db));
+      assert.deepEqual(await dbFingerprint(latest.out), await dbFingerprint(db));
       assert.equal(await modeOf(latest.out), 0o600);
       // A point from the deleted first generation is gone (no generation started by then).
       const gone = await restoreInto(dir, [

@@ -31,18 +31,16 @@ import {
 } from "../src/wal.ts";
 import {
   backends,
-  dbFingerprint,
   fileBucket,
-  filesIn,
   type RawObject,
   sdkTest,
   sha256,
-  sqlite,
   storageOf,
   type TestBucket,
-  walsync,
-  workDir,
-} from "./helpers.ts";
+} from "./support/bucket.ts";
+import { filesIn, workDir } from "./support/files.ts";
+import { dbFingerprint, sqlite } from "./support/sqlite.ts";
+import { walsync } from "./support/walsync.ts";
 
 // ---------------------------------------------------------------------------------------
 // Helpers

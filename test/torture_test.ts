@@ -8,7 +8,7 @@
  * outages); each of those bugs also has a named test in `test/watch_committed_test.ts`,
  * `test/watch_shutdown_test.ts` or `test/torture_regressions_test.ts`.
  */
-import { sdkTest } from "./helpers.ts";
+import { sdkTest } from "./support/bucket.ts";
 import { allFeatures } from "./support/torture/operations.ts";
 import { runTorture, TortureFailure } from "./support/torture/run.ts";
 

@@ -6,17 +6,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { dbFingerprint, fileBucket, sqlite, type TestBucket, workDir } from "./helpers.ts";
-import {
-  appSchema,
-  assertRestoresExactly,
-  maxStoredTxid,
-  segmentKeys,
-  sleep,
-  startWatch,
-  tryRestore,
-  writer,
-} from "./watch_helpers.ts";
+import { appSchema, writer } from "./support/application.ts";
+import { fileBucket, type TestBucket } from "./support/bucket.ts";
+import { workDir } from "./support/files.ts";
+import { maxStoredTxid, segmentKeys } from "./support/layout.ts";
+import { dbFingerprint, sqlite } from "./support/sqlite.ts";
+import { sleep } from "./support/wait.ts";
+import { assertRestoresExactly, startWatch, tryRestore } from "./support/walsync.ts";
 import {
   parseWalHeader,
   readCommittedFrames,

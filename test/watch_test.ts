@@ -10,38 +10,27 @@ import { join } from "node:path";
 import { openBucket } from "../src/bucket.ts";
 import { restoreDatabase } from "../src/restore.ts";
 import { startMinio } from "./support/minio.ts";
+import { appSchema, bash, writer } from "./support/application.ts";
+import { backends, fileBucket, s3BucketOn, sdkTest, type TestBucket } from "./support/bucket.ts";
+import { filesIn, workDir } from "./support/files.ts";
 import {
-  backends,
-  dbFingerprint,
-  fileBucket,
-  filesIn,
-  sdkTest,
-  sqlite,
-  type TestBucket,
-  walsync,
-  workDir,
-} from "./helpers.ts";
-import {
-  appSchema,
-  assertRestoresExactly,
-  bash,
   generationsOf,
   maxStoredTxid,
   parseStoredKey,
-  privateS3Bucket,
   removeObject,
-  restoreTo,
   segmentKeys,
-  sleep,
-  sqliteSession,
-  sqliteTry,
-  startWatch,
   storedObjects,
+} from "./support/layout.ts";
+import { dbFingerprint, sqlite, sqliteSession, sqliteTry } from "./support/sqlite.ts";
+import { sleep, waitUntil } from "./support/wait.ts";
+import {
+  assertRestoresExactly,
+  restoreTo,
+  startWatch,
   tryRestore,
-  waitUntil,
-  type WatchProcess,
-  writer,
-} from "./watch_helpers.ts";
+  walsync,
+  type WalsyncProcess,
+} from "./support/walsync.ts";
 
 /** A fresh WAL database with the application's schema. */
 async function appDatabase(dir: string, file = "app.db"): Promise<string> {
@@ -68,7 +57,7 @@ async function waitCaughtUp(bucket: TestBucket, db: string, name: string, dir: s
 }
 
 /** SIGTERM; asserts exit 0 within 10 s. */
-async function stopCleanly(watch: WatchProcess): Promise<string> {
+async function stopCleanly(watch: WalsyncProcess): Promise<string> {
   const stopped = await watch.stop("SIGTERM");
   assert.equal(stopped.code, 0, stopped.log);
   assert.ok(stopped.ms < 10_000, `took ${stopped.ms} ms to stop`);
@@ -844,7 +833,7 @@ Deno.test(
   sdkTest,
   async () => {
     const server = await startMinio();
-    const bucket = privateS3Bucket(server);
+    const bucket = s3BucketOn(server);
     const dir = await workDir();
     const db = await appDatabase(dir);
     const watch = startWatch(bucket, [db]);
@@ -888,7 +877,7 @@ Deno.test(
   sdkTest,
   async () => {
     const server = await startMinio();
-    const bucket = privateS3Bucket(server);
+    const bucket = s3BucketOn(server);
     const dir = await workDir();
     const db = await appDatabase(dir);
     let watch = startWatch(bucket, [db]);

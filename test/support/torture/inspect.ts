@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { walsync } from "../../helpers.ts";
-import type { BucketArg } from "../../watch_helpers.ts";
+import { walsync } from "../walsync.ts";
+import type { BucketArg } from "../bucket.ts";
 import { shapeDigest, shapeSql } from "./model.ts";
 
 /** A database's content as the checks compare it. */

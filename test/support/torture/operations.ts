@@ -8,7 +8,7 @@ import type { Model, TxEffect } from "./model.ts";
 import { parseEffect, schemaSql, type TxPlan, txSql, type Writer } from "./writers.ts";
 import type { OutageStorage, SourcePaths, Watcher } from "./world.ts";
 import { inspect, listDb, restore } from "./inspect.ts";
-import { type SqliteSession, sqliteSession } from "../../watch_helpers.ts";
+import { type SqliteSession, sqliteSession } from "../sqlite.ts";
 
 /** Operations that hit bugs known on today's code; each can be switched off. */
 export interface Features {

@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { workDir } from "../../helpers.ts";
+import { workDir } from "../files.ts";
 import {
   type DbState,
   type DbStatus,

@@ -5,9 +5,9 @@
  * @module
  */
 import { join } from "node:path";
-import { fileBucket, s3BucketOn, type TestBucket } from "../../helpers.ts";
+import { fileBucket, s3BucketOn, type TestBucket } from "../bucket.ts";
+import { startWatch, type WalsyncProcess } from "../walsync.ts";
 import { type MinioServer, startMinio } from "../minio.ts";
-import { startWatch, type WatchProcess } from "../../watch_helpers.ts";
 
 /** Storage that can be taken down and brought back. */
 export interface OutageStorage {
@@ -108,7 +108,7 @@ export async function sourcePaths(root: string, symlink: boolean): Promise<Sourc
 
 /** The `walsync watch` process of a run: started, killed and restarted by operations. */
 export class Watcher {
-  private process: WatchProcess | null = null;
+  private process: WalsyncProcess | null = null;
   /** Logs of earlier processes (kept for failure messages). */
   private readonly past: string[] = [];
   /** Starts counted, for the summary. */

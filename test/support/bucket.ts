@@ -1,6 +1,6 @@
 /**
- * Shared test tools: run the real CLI, write databases with the independent `sqlite3` CLI,
- * and reach into a bucket's raw objects without going through Walsync's own storage code.
+ * Test buckets: a fresh `file://` directory or a fresh prefix on MinIO, named the way the CLI
+ * takes them, with raw access to the stored objects that goes around Walsync's own storage code.
  * @module
  */
 import {
@@ -11,67 +11,10 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { openBucket } from "../src/bucket.ts";
-import type { Storage } from "../src/storage.ts";
-import { type MinioServer, sharedMinio } from "./support/minio.ts";
-
-/** Absolute path of `main.ts`. */
-export const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "main.ts");
-
-/** What a finished process printed. */
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `walsync` (through `deno run`) with arguments and extra environment. */
-export async function walsync(
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
-): Promise<RunResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", mainTs, ...args],
-    env: { NO_COLOR: "1", ...options.env },
-    cwd: options.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-/** Runs SQL through the Debian `sqlite3` CLI and returns its stdout; throws on failure. */
-export async function sqlite(db: string, sql: string): Promise<string> {
-  const out = await new Deno.Command("sqlite3", {
-    args: ["-bail", db],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = out.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(sql));
-  await writer.close();
-  const result = await out.output();
-  const stderr = new TextDecoder().decode(result.stderr);
-  if (result.code !== 0) throw new Error(`sqlite3 ${db} failed: ${stderr}`);
-  return new TextDecoder().decode(result.stdout).trim();
-}
-
-/** Content hash of every table (the `sqlite3` CLI's `.sha3sum`), plus its integrity_check. */
-export async function dbFingerprint(db: string): Promise<{ sha3: string; integrity: string }> {
-  const integrity = await sqlite(db, "PRAGMA integrity_check;");
-  const sha3 = await sqlite(db, ".sha3sum");
-  return { sha3, integrity };
-}
-
-/** SHA256 hex of bytes, computed here, independently of `src/hash.ts`. */
-export function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+import { join } from "node:path";
+import { openBucket } from "../../src/bucket.ts";
+import type { Storage } from "../../src/storage.ts";
+import { type MinioServer, sharedMinio } from "./minio.ts";
 
 /** A raw object: its bytes and metadata. */
 export interface RawObject {
@@ -217,15 +160,13 @@ export const backends: { name: "file" | "s3"; make: () => Promise<TestBucket> }[
   { name: "s3", make: s3Bucket },
 ];
 
-/** A temporary working directory. */
-export function workDir(): Promise<string> {
-  return Deno.makeTempDir({ prefix: "walsync-test-" });
+/** SHA256 hex of bytes, computed here, independently of `src/hash.ts`. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Files in a directory (names only). */
-export async function filesIn(dir: string): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-}
+/** What the CLI needs to reach a bucket. */
+export type BucketArg = Pick<TestBucket, "arg" | "env">;
 
 /** Test options for tests that use the AWS SDK (it keeps sockets and timers alive). */
 export const sdkTest = { sanitizeOps: false, sanitizeResources: false };
