@@ -8,7 +8,7 @@
 #                      [--without symlink,walRewrite,killWriter,fileOutage]
 #
 # Every operation is on, including those behind known bugs that the CI run leaves out
-# (see test/torture_test.ts). A new random seed per round unless --seed is given (then one round,
+# (see test/e2e/torture_test.ts). A new random seed per round unless --seed is given (then one round,
 # a replay). A failure prints `torture: seed S step K: <what differed>` and exits 1.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1

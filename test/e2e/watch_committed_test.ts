@@ -6,20 +6,20 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { appSchema, writer } from "./support/application.ts";
-import { fileBucket, type TestBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { maxStoredTxid, segmentKeys } from "./support/layout.ts";
-import { dbFingerprint, sqlite } from "./support/sqlite.ts";
-import { sleep } from "./support/wait.ts";
-import { assertRestoresExactly, startWatch, tryRestore } from "./support/walsync.ts";
+import { appSchema, writer } from "../support/application.ts";
+import { fileBucket, type TestBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { maxStoredTxid, segmentKeys } from "../support/layout.ts";
+import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { sleep } from "../support/wait.ts";
+import { assertRestoresExactly, startWatch, tryRestore } from "../support/walsync.ts";
 import {
   parseWalHeader,
   readCommittedFrames,
   walChecksum,
   walFrameHeaderSize,
   walStartPosition,
-} from "../src/wal.ts";
+} from "../../src/wal.ts";
 
 /** Whether a restore taken now equals `db`, polled until `timeoutMs`. */
 async function restoresWithin(

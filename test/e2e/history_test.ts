@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { backends, sdkTest, type TestBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { removeObject } from "./support/layout.ts";
-import { dbFingerprint, sqlite } from "./support/sqlite.ts";
-import { sleep, waitUntil } from "./support/wait.ts";
-import { assertRestoresExactly, startWatch, tryRestore, walsync } from "./support/walsync.ts";
+import { backends, sdkTest, type TestBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { removeObject } from "../support/layout.ts";
+import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { sleep, waitUntil } from "../support/wait.ts";
+import { assertRestoresExactly, startWatch, tryRestore, walsync } from "../support/walsync.ts";
 
 const db = "app.db";
 

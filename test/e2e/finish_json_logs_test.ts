@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDamageProxy } from "./support/damage_proxy.ts";
-import { sharedMinio } from "./support/minio.ts";
-import { s3BucketOn, sdkTest } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { sqlite } from "./support/sqlite.ts";
-import { startWatch } from "./support/walsync.ts";
+import { startDamageProxy } from "../support/damage_proxy.ts";
+import { sharedMinio } from "../support/minio.ts";
+import { s3BucketOn, sdkTest } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { sqlite } from "../support/sqlite.ts";
+import { startWatch } from "../support/walsync.ts";
 
 Deno.test(
   "watch --json-logs: a retried upload logs its retry as a JSON line",

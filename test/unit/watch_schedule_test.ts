@@ -14,7 +14,7 @@ import {
   retryDelayMs,
   slowEscapeForMs,
   slowEscapePollMs,
-} from "../src/watch/schedule.ts";
+} from "../../src/watch/schedule.ts";
 
 Deno.test("schedule: without a generation, or caught up and idle, the next tick is the regular sync", () => {
   const s = createSchedule();

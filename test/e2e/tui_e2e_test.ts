@@ -14,7 +14,7 @@ const assertEquals: typeof nodeAssert.deepStrictEqual = nodeAssert.deepStrictEqu
 const assertMatch: typeof nodeAssert.match = nodeAssert.match;
 const assertNotMatch: typeof nodeAssert.doesNotMatch = nodeAssert.doesNotMatch;
 
-const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "main.ts");
+const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "main.ts");
 const deno = Deno.execPath();
 const decoder = new TextDecoder();
 
@@ -625,9 +625,9 @@ Deno.test("piped: `list --json | cat` prints one JSON document and no escape cod
 });
 
 e2e("MinIO: the default restore works against S3 storage", async () => {
-  let harness: typeof import("./support/minio.ts");
+  let harness: typeof import("../support/minio.ts");
   try {
-    harness = await import("./support/minio.ts");
+    harness = await import("../support/minio.ts");
     harness.findMinioBinary();
   } catch (err) {
     console.warn(

@@ -7,7 +7,7 @@ import {
   readAll,
   sawUnread,
   seenAtOfSealed,
-} from "../src/watch/lag.ts";
+} from "../../src/watch/lag.ts";
 
 Deno.test("lag clock: nothing waiting is 0; an unread commit ages from when it was first seen", () => {
   const c = createLagClock();

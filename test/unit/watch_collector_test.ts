@@ -7,16 +7,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sha256Hex } from "../src/hash.ts";
-import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "../src/segment.ts";
-import { verifySegment, walFrameHeaderSize, walHeaderSize } from "../src/wal.ts";
+import { sha256Hex } from "../../src/hash.ts";
+import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "../../src/segment.ts";
+import { verifySegment, walFrameHeaderSize, walHeaderSize } from "../../src/wal.ts";
 import {
   type CollectedSegment,
   type CollectOutcome,
   collectSegments,
   segmentBytes,
-} from "../src/watch/collector.ts";
-import type { Lineage } from "../src/watch/lineage.ts";
+} from "../../src/watch/collector.ts";
+import type { Lineage } from "../../src/watch/lineage.ts";
 
 const pageSize = 4096;
 const snapshotSha = "5".repeat(64);

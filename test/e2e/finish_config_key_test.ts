@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { sqlite } from "./support/sqlite.ts";
-import { mainTs, walsync } from "./support/walsync.ts";
+import { fileBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { sqlite } from "../support/sqlite.ts";
+import { mainTs, walsync } from "../support/walsync.ts";
 
 const key = "config-key-0123456789abcdef";
 

@@ -7,13 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileStorage } from "../src/storage_file.ts";
-import type { Storage } from "../src/storage.ts";
-import { createLimiter, createWatcher, watchDefaults } from "../src/watch.ts";
-import { appSchema } from "./support/application.ts";
-import { workDir } from "./support/files.ts";
-import { sqlite } from "./support/sqlite.ts";
-import { sleep } from "./support/wait.ts";
+import { fileStorage } from "../../src/storage_file.ts";
+import type { Storage } from "../../src/storage.ts";
+import { createLimiter, createWatcher, watchDefaults } from "../../src/watch.ts";
+import { appSchema } from "../support/application.ts";
+import { workDir } from "../support/files.ts";
+import { sqlite } from "../support/sqlite.ts";
+import { sleep } from "../support/wait.ts";
 
 /** A file bucket whose WAL segment uploads wait while `hold` is set. */
 function heldStorage(dir: string) {

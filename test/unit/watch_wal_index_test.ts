@@ -13,8 +13,8 @@ import {
   readWalFile,
   walFrameHeaderSize,
   walHeaderSize,
-} from "../src/wal.ts";
-import { openWalIndex } from "../src/watch/wal_index.ts";
+} from "../../src/wal.ts";
+import { openWalIndex } from "../../src/watch/wal_index.ts";
 
 async function shmBytes(path: string): Promise<Uint8Array> {
   const out = await new Deno.Command("head", { args: ["-c", "96", path] }).output();

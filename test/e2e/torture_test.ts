@@ -5,12 +5,12 @@
  *
  * Every operation is on, including those that found bugs in the old watcher (a symlinked
  * database path, an in-place WAL rewrite, frames past SQLite's published max frame, `file://`
- * outages); each of those bugs also has a named test in `test/watch_committed_test.ts`,
- * `test/watch_shutdown_test.ts` or `test/torture_regressions_test.ts`.
+ * outages); each of those bugs also has a named test in `test/e2e/watch_committed_test.ts`,
+ * `test/e2e/watch_shutdown_test.ts` or `test/e2e/torture_regressions_test.ts`.
  */
-import { sdkTest } from "./support/bucket.ts";
-import { allFeatures } from "./support/torture/operations.ts";
-import { runTorture, TortureFailure } from "./support/torture/run.ts";
+import { sdkTest } from "../support/bucket.ts";
+import { allFeatures } from "../support/torture/operations.ts";
+import { runTorture, TortureFailure } from "../support/torture/run.ts";
 
 async function torture(backend: "file" | "s3", seed: number, steps: number): Promise<void> {
   try {

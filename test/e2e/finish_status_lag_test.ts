@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { sqliteSession } from "./support/sqlite.ts";
-import { sleep, waitUntil } from "./support/wait.ts";
-import { startWatch, walsync } from "./support/walsync.ts";
+import { fileBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { sqliteSession } from "../support/sqlite.ts";
+import { sleep, waitUntil } from "../support/wait.ts";
+import { startWatch, walsync } from "../support/walsync.ts";
 
 interface StatusDoc {
   databases: {

@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { sqlite } from "./support/sqlite.ts";
-import { waitUntil } from "./support/wait.ts";
-import { startWatch } from "./support/walsync.ts";
-import { inspect, listDb, restore } from "./support/torture/inspect.ts";
+import { fileBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { sqlite } from "../support/sqlite.ts";
+import { waitUntil } from "../support/wait.ts";
+import { startWatch } from "../support/walsync.ts";
+import { inspect, listDb, restore } from "../support/torture/inspect.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { backends, s3Bucket, sdkTest, sha256, type TestBucket } from "./support/bucket.ts";
-import { filesIn, workDir } from "./support/files.ts";
-import { dbFingerprint, sqlite } from "./support/sqlite.ts";
-import { walsync } from "./support/walsync.ts";
+import { backends, s3Bucket, sdkTest, sha256, type TestBucket } from "../support/bucket.ts";
+import { filesIn, workDir } from "../support/files.ts";
+import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { walsync } from "../support/walsync.ts";
 
 /** A database with tables, an index, a view, text and blobs, written by the sqlite3 CLI. */
 async function makeDatabase(

@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { sqlite } from "./support/sqlite.ts";
-import { waitUntil } from "./support/wait.ts";
-import { assertRestoresExactly, startWatch } from "./support/walsync.ts";
+import { fileBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { sqlite } from "../support/sqlite.ts";
+import { waitUntil } from "../support/wait.ts";
+import { assertRestoresExactly, startWatch } from "../support/walsync.ts";
 
 const env = { WALSYNC_LEASE_SECONDS: "3" };
 

@@ -7,14 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type DamageProxy, type Exchange, startDamageProxy } from "./support/damage_proxy.ts";
-import { sharedMinio } from "./support/minio.ts";
-import { s3BucketOn, type S3TestBucket, sdkTest } from "./support/bucket.ts";
-import { filesIn, workDir } from "./support/files.ts";
-import { dbFingerprint, sqlite } from "./support/sqlite.ts";
-import { waitUntil } from "./support/wait.ts";
-import { startWatch, walsync } from "./support/walsync.ts";
-import { signRequest } from "../src/transfer/sigv4.ts";
+import { type DamageProxy, type Exchange, startDamageProxy } from "../support/damage_proxy.ts";
+import { sharedMinio } from "../support/minio.ts";
+import { s3BucketOn, type S3TestBucket, sdkTest } from "../support/bucket.ts";
+import { filesIn, workDir } from "../support/files.ts";
+import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { waitUntil } from "../support/wait.ts";
+import { startWatch, walsync } from "../support/walsync.ts";
+import { signRequest } from "../../src/transfer/sigv4.ts";
 
 const MiB = 1024 * 1024;
 

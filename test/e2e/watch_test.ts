@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openBucket } from "../src/bucket.ts";
-import { restoreDatabase } from "../src/restore.ts";
-import { startMinio } from "./support/minio.ts";
-import { appSchema, bash, writer } from "./support/application.ts";
-import { backends, fileBucket, s3BucketOn, sdkTest, type TestBucket } from "./support/bucket.ts";
-import { filesIn, workDir } from "./support/files.ts";
+import { openBucket } from "../../src/bucket.ts";
+import { restoreDatabase } from "../../src/restore.ts";
+import { startMinio } from "../support/minio.ts";
+import { appSchema, bash, writer } from "../support/application.ts";
+import { backends, fileBucket, s3BucketOn, sdkTest, type TestBucket } from "../support/bucket.ts";
+import { filesIn, workDir } from "../support/files.ts";
 import {
   generationsOf,
   maxStoredTxid,
@@ -20,9 +20,9 @@ import {
   removeObject,
   segmentKeys,
   storedObjects,
-} from "./support/layout.ts";
-import { dbFingerprint, sqlite, sqliteSession, sqliteTry } from "./support/sqlite.ts";
-import { sleep, waitUntil } from "./support/wait.ts";
+} from "../support/layout.ts";
+import { dbFingerprint, sqlite, sqliteSession, sqliteTry } from "../support/sqlite.ts";
+import { sleep, waitUntil } from "../support/wait.ts";
 import {
   assertRestoresExactly,
   restoreTo,
@@ -30,7 +30,7 @@ import {
   tryRestore,
   walsync,
   type WalsyncProcess,
-} from "./support/walsync.ts";
+} from "../support/walsync.ts";
 
 /** A fresh WAL database with the application's schema. */
 async function appDatabase(dir: string, file = "app.db"): Promise<string> {

@@ -26,7 +26,7 @@ import {
   walHeaderSize,
   type WalPosition,
   walStartPosition,
-} from "../src/wal.ts";
+} from "../../src/wal.ts";
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -8,34 +8,34 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseConfig } from "../src/config.ts";
-import type { DatabaseCatalog, Generation } from "../src/catalog.ts";
-import { newGenerationId } from "../src/layout.ts";
-import { parseListenAddress } from "../src/metrics.ts";
-import { applyRetention, planRetention } from "../src/retention.ts";
-import { openBucket } from "../src/bucket.ts";
-import { WalsyncError } from "../src/errors.ts";
-import { sharedMinio, startMinio } from "./support/minio.ts";
-import { appDatabase, commit, writer } from "./support/application.ts";
-import { fileBucket, s3Bucket, sdkTest, type TestBucket } from "./support/bucket.ts";
-import { modeOf, workDir } from "./support/files.ts";
+import { parseConfig } from "../../src/config.ts";
+import type { DatabaseCatalog, Generation } from "../../src/catalog.ts";
+import { newGenerationId } from "../../src/layout.ts";
+import { parseListenAddress } from "../../src/metrics.ts";
+import { applyRetention, planRetention } from "../../src/retention.ts";
+import { openBucket } from "../../src/bucket.ts";
+import { WalsyncError } from "../../src/errors.ts";
+import { sharedMinio, startMinio } from "../support/minio.ts";
+import { appDatabase, commit, writer } from "../support/application.ts";
+import { fileBucket, s3Bucket, sdkTest, type TestBucket } from "../support/bucket.ts";
+import { modeOf, workDir } from "../support/files.ts";
 import {
   freePort,
   httpGet,
   listeningPorts,
   otherLocalAddress,
   parseMetrics,
-} from "./support/host.ts";
+} from "../support/host.ts";
 import {
   generationsOf,
   generationStart,
   removeObject,
   storedObjects,
   tamper,
-} from "./support/layout.ts";
-import { contentHash, dbFingerprint, sqlite, sqliteRead } from "./support/sqlite.ts";
-import { sleep, waitUntil } from "./support/wait.ts";
-import { mainTs, restoreInto, startWalsync, walsync } from "./support/walsync.ts";
+} from "../support/layout.ts";
+import { contentHash, dbFingerprint, sqlite, sqliteRead } from "../support/sqlite.ts";
+import { sleep, waitUntil } from "../support/wait.ts";
+import { mainTs, restoreInto, startWalsync, walsync } from "../support/walsync.ts";
 
 // ---------------------------------------------------------------------------------------------
 // 1. Configuration

@@ -7,21 +7,21 @@
 import nodeAssert from "node:assert/strict";
 import { Text } from "ink";
 import { render } from "ink-testing-library";
-import { parseTarget } from "../src/cli.ts";
-import { integrityError, WalsyncError } from "../src/errors.ts";
-import type { ListedDatabase, RestorePoint } from "../src/list.ts";
-import type { RestoreOptions, RestoreResult } from "../src/restore.ts";
-import type { Storage } from "../src/storage.ts";
-import { App } from "../tui/app.tsx";
-import { commandLines, scriptedCommand, shellQuote } from "../tui/command_line.ts";
-import { defaultOutputPath, expandHome } from "../tui/output_path.ts";
-import { progressBar, progressLine } from "../tui/restore_step.tsx";
-import type { WizardServices } from "../tui/services.ts";
-import { initialState, quitCode, wizardReducer } from "../tui/state.ts";
-import { tableReport } from "../tui/table_report.ts";
-import { checkTimestamp } from "../tui/timestamp.ts";
-import { colorTheme, plainTheme, ThemeContext, themeFromEnv } from "../tui/theme.tsx";
-import { editLine } from "../tui/text_field.tsx";
+import { parseTarget } from "../../src/cli.ts";
+import { integrityError, WalsyncError } from "../../src/errors.ts";
+import type { ListedDatabase, RestorePoint } from "../../src/list.ts";
+import type { RestoreOptions, RestoreResult } from "../../src/restore.ts";
+import type { Storage } from "../../src/storage.ts";
+import { App } from "../../tui/app.tsx";
+import { commandLines, scriptedCommand, shellQuote } from "../../tui/command_line.ts";
+import { defaultOutputPath, expandHome } from "../../tui/output_path.ts";
+import { progressBar, progressLine } from "../../tui/restore_step.tsx";
+import type { WizardServices } from "../../tui/services.ts";
+import { initialState, quitCode, wizardReducer } from "../../tui/state.ts";
+import { tableReport } from "../../tui/table_report.ts";
+import { checkTimestamp } from "../../tui/timestamp.ts";
+import { colorTheme, plainTheme, ThemeContext, themeFromEnv } from "../../tui/theme.tsx";
+import { editLine } from "../../tui/text_field.tsx";
 
 // ---------------------------------------------------------------------------------------------
 // Test tools
@@ -1080,7 +1080,7 @@ Deno.test("quitting exits 130 before a restore, 0 after one, and the error's cod
 });
 
 Deno.test("sweeping removes only the temporary files of a restore into that output", async () => {
-  const { realServices } = await import("../tui/services.ts");
+  const { realServices } = await import("../../tui/services.ts");
   const dir = await Deno.makeTempDir({ prefix: "walsync-tui-" });
   try {
     const keep = [

@@ -5,22 +5,22 @@
  * `walsync watch` uploads. Integrity is layered: SHA256 of the stored bytes, then the zstd
  * frame and its content checksum and the declared decoded size, then the WAL checks.
  */
-import { createHistoryWriter } from "../src/history/writer.ts";
+import { createHistoryWriter } from "../../src/history/writer.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
-import { WalsyncError } from "../src/errors.ts";
-import { meta, walSegmentKey } from "../src/layout.ts";
-import { putBytesObject } from "../src/object.ts";
+import { WalsyncError } from "../../src/errors.ts";
+import { meta, walSegmentKey } from "../../src/layout.ts";
+import { putBytesObject } from "../../src/object.ts";
 import {
   decodeSegment,
   encodeSegment,
   type SegmentBody,
   segmentBodyOf,
   segmentMetadata,
-} from "../src/segment.ts";
-import { takeSnapshot } from "../src/snapshot.ts";
+} from "../../src/segment.ts";
+import { takeSnapshot } from "../../src/snapshot.ts";
 import {
   readWalFile,
   type SegmentInfo,
@@ -28,7 +28,7 @@ import {
   type WalHeader,
   type WalPosition,
   walStartPosition,
-} from "../src/wal.ts";
+} from "../../src/wal.ts";
 import {
   backends,
   fileBucket,
@@ -37,10 +37,10 @@ import {
   sha256,
   storageOf,
   type TestBucket,
-} from "./support/bucket.ts";
-import { filesIn, workDir } from "./support/files.ts";
-import { dbFingerprint, sqlite } from "./support/sqlite.ts";
-import { walsync } from "./support/walsync.ts";
+} from "../support/bucket.ts";
+import { filesIn, workDir } from "../support/files.ts";
+import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { walsync } from "../support/walsync.ts";
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { appSchema, writer } from "./support/application.ts";
-import { fileBucket } from "./support/bucket.ts";
-import { workDir } from "./support/files.ts";
-import { generationsOf, segmentKeys } from "./support/layout.ts";
-import { sqlite } from "./support/sqlite.ts";
-import { sleep, waitUntil } from "./support/wait.ts";
-import { assertRestoresExactly, startWatch } from "./support/walsync.ts";
+import { appSchema, writer } from "../support/application.ts";
+import { fileBucket } from "../support/bucket.ts";
+import { workDir } from "../support/files.ts";
+import { generationsOf, segmentKeys } from "../support/layout.ts";
+import { sqlite } from "../support/sqlite.ts";
+import { sleep, waitUntil } from "../support/wait.ts";
+import { assertRestoresExactly, startWatch } from "../support/walsync.ts";
 
 /** Mounts a tmpfs of `size` at `dir`; false when this machine does not allow it. */
 async function mountTmpfs(dir: string, size: string): Promise<boolean> {

@@ -5,12 +5,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { CatalogObject, DatabaseCatalog } from "../src/catalog.ts";
-import { WalsyncError } from "../src/errors.ts";
-import type { Head } from "../src/history/head.ts";
-import { acquireLease, renewLease } from "../src/history/lease.ts";
-import { anchorCatalog, type SnapshotLink } from "../src/history/walk.ts";
-import { createHistoryWriter } from "../src/history/writer.ts";
+import type { CatalogObject, DatabaseCatalog } from "../../src/catalog.ts";
+import { WalsyncError } from "../../src/errors.ts";
+import type { Head } from "../../src/history/head.ts";
+import { acquireLease, renewLease } from "../../src/history/lease.ts";
+import { anchorCatalog, type SnapshotLink } from "../../src/history/walk.ts";
+import { createHistoryWriter } from "../../src/history/writer.ts";
 import {
   generationTime,
   isValidDbName,
@@ -18,10 +18,10 @@ import {
   snapshotKey,
   txidHex,
   walSegmentKey,
-} from "../src/layout.ts";
-import type { Logger, LogLevel } from "../src/log.ts";
-import type { Storage } from "../src/storage.ts";
-import { fileStorage } from "../src/storage_file.ts";
+} from "../../src/layout.ts";
+import type { Logger, LogLevel } from "../../src/log.ts";
+import type { Storage } from "../../src/storage.ts";
+import { fileStorage } from "../../src/storage_file.ts";
 
 const db = "app.db";
 const g1 = "20260101T000000000Z-00000001";
@@ -245,7 +245,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { s3Bucket, storageOf } = await import("./support/bucket.ts");
+    const { s3Bucket, storageOf } = await import("../support/bucket.ts");
     const storage = await storageOf(await s3Bucket());
     const lines: string[] = [];
     const logger: Logger = {
@@ -263,11 +263,11 @@ Deno.test({
 });
 
 Deno.test("retention (fake clock): deletes what no point in the window needs, moves the head's base first, keeps the present", async () => {
-  const { takeSnapshot } = await import("../src/snapshot.ts");
-  const { applyRetention } = await import("../src/retention.ts");
-  const { readHistory } = await import("../src/history/read.ts");
-  const { restoreDatabase } = await import("../src/restore.ts");
-  const { sqlite, dbFingerprint } = await import("./support/sqlite.ts");
+  const { takeSnapshot } = await import("../../src/snapshot.ts");
+  const { applyRetention } = await import("../../src/retention.ts");
+  const { readHistory } = await import("../../src/history/read.ts");
+  const { restoreDatabase } = await import("../../src/restore.ts");
+  const { sqlite, dbFingerprint } = await import("../support/sqlite.ts");
   const dir = await Deno.makeTempDir();
   const storage = fileStorage(`${dir}/bucket`);
   try {
