@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { backends, sdkTest, type TestBucket } from "../support/bucket.ts";
+import { createHistoryWriter } from "../../src/history/writer.ts";
+import type { Logger, LogLevel } from "../../src/log.ts";
+import { backends, s3Bucket, sdkTest, storageOf, type TestBucket } from "../support/bucket.ts";
 import { workDir } from "../support/files.ts";
 import { removeObject } from "../support/layout.ts";
 import { dbFingerprint, sqlite } from "../support/sqlite.ts";
@@ -399,3 +401,24 @@ for (const backend of backends) {
     await assertRestoresExactly(bucket, path, db, dir);
   });
 }
+
+Deno.test({
+  name: "probe: MinIO honours conditional writes (no WARN line)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const storage = await storageOf(await s3Bucket());
+    const lines: string[] = [];
+    const logger: Logger = {
+      log: (level: LogLevel, message: string) => lines.push(`${level} ${message}`),
+    };
+    try {
+      const writer = createHistoryWriter(storage, "app.db", { logger, leaseMs: 60_000 });
+      await writer.acquire();
+      assert.deepEqual(lines, []);
+      await writer.release();
+    } finally {
+      storage.close();
+    }
+  },
+});

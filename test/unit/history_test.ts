@@ -240,28 +240,6 @@ Deno.test("probe: a provider that ignores If-None-Match is named in one WARN lin
   }
 });
 
-Deno.test({
-  name: "probe: MinIO honours conditional writes (no WARN line)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const { s3Bucket, storageOf } = await import("../support/bucket.ts");
-    const storage = await storageOf(await s3Bucket());
-    const lines: string[] = [];
-    const logger: Logger = {
-      log: (level: LogLevel, message: string) => lines.push(`${level} ${message}`),
-    };
-    try {
-      const writer = createHistoryWriter(storage, db, { logger, leaseMs: 60_000 });
-      await writer.acquire();
-      assert.deepEqual(lines, []);
-      await writer.release();
-    } finally {
-      storage.close();
-    }
-  },
-});
-
 Deno.test("retention (fake clock): deletes what no point in the window needs, moves the head's base first, keeps the present", async () => {
   const { takeSnapshot } = await import("../../src/snapshot.ts");
   const { applyRetention } = await import("../../src/retention.ts");
