@@ -45,6 +45,34 @@ async function database(dir: string, name: string, mib: number): Promise<string>
   return db;
 }
 
+/** What a proxied test gets: the proxy and the buckets, a work directory and a source `app.db`. */
+interface ProxiedCase extends Proxied {
+  /** A fresh work directory. */
+  dir: string;
+  /** The source database in `dir`. */
+  db: string;
+}
+
+/**
+ * Runs `fn` with a fresh proxy in front of the shared MinIO, a work directory and an `app.db` of
+ * about `mib` MiB in it; stops the proxy whatever happens.
+ */
+async function withProxy(mib: number, fn: (c: ProxiedCase) => Promise<void>): Promise<void> {
+  const { proxy, via, direct } = await proxied();
+  try {
+    const dir = await workDir();
+    const db = await database(dir, "app.db", mib);
+    await fn({ proxy, via, direct, dir, db });
+  } finally {
+    await proxy.stop();
+  }
+}
+
+/** Registers a test (with the SDK's sanitizer options) that runs `fn` under {@link withProxy}. */
+function proxiedTest(name: string, mib: number, fn: (c: ProxiedCase) => Promise<void>): void {
+  Deno.test(name, sdkTest, () => withProxy(mib, fn));
+}
+
 const isSnapshot = (e: Exchange) => e.target.includes("/snapshots/");
 const isSnapshotPut = (e: Exchange) => e.method === "PUT" && isSnapshot(e);
 const isSnapshotGet = (e: Exchange) => e.method === "GET" && isSnapshot(e);
@@ -85,224 +113,175 @@ for (
     ["multipart", 70, (e: Exchange) => e.target.includes("partNumber="), inParts],
   ] as const
 ) {
-  Deno.test(
+  proxiedTest(
     `s3: a ${kind} snapshot upload damaged in transit is sent again, logged once, and restores exact`,
-    sdkTest,
-    async () => {
-      const { proxy, via } = await proxied();
-      try {
-        const dir = await workDir();
-        const db = await database(dir, "app.db", mib);
-        proxy.add({
-          direction: "request",
-          action: "flip",
-          match: (e) => isSnapshotPut(e) && isPart(e),
-        });
-        const snap = await snapshot(via, db, env);
-        assert.equal(proxy.fired.length, 1, "the proxy damaged one body");
-        assert.equal(snap.json.retries, 1, snap.stderr);
-        const lines = retryLines(snap.stderr);
-        assert.equal(lines.length, 1, snap.stderr);
-        assert.match(lines[0], /retrying upload/);
-        const out = join(dir, "restored.db");
-        const r = await restore(via, "app.db", out);
-        assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.json.retries, 0);
-        await assertSame(out, db);
-      } finally {
-        await proxy.stop();
-      }
+    mib,
+    async ({ proxy, via, dir, db }) => {
+      proxy.add({
+        direction: "request",
+        action: "flip",
+        match: (e) => isSnapshotPut(e) && isPart(e),
+      });
+      const snap = await snapshot(via, db, env);
+      assert.equal(proxy.fired.length, 1, "the proxy damaged one body");
+      assert.equal(snap.json.retries, 1, snap.stderr);
+      const lines = retryLines(snap.stderr);
+      assert.equal(lines.length, 1, snap.stderr);
+      assert.match(lines[0], /retrying upload/);
+      const out = join(dir, "restored.db");
+      const r = await restore(via, "app.db", out);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.json.retries, 0);
+      await assertSame(out, db);
     },
   );
 }
 
 for (const [kind, mib] of [["single-part", 5], ["multipart", 70]] as const) {
-  Deno.test(
+  proxiedTest(
     `s3: a ${kind} snapshot damaged on its way down is fetched again, logged once, and restores exact`,
-    sdkTest,
-    async () => {
-      const { proxy, via, direct } = await proxied();
-      try {
-        const dir = await workDir();
-        const db = await database(dir, "app.db", mib);
-        await snapshot(direct, db, inParts);
-        proxy.add({ direction: "response", action: "flip", match: isSnapshotGet, at: 0.7 });
-        const out = join(dir, "restored.db");
-        const r = await restore(via, "app.db", out);
-        assert.equal(r.code, 0, r.stderr);
-        assert.equal(proxy.fired.length, 1);
-        assert.equal(r.json.retries, 1, r.stderr);
-        const lines = retryLines(r.stderr);
-        assert.equal(lines.length, 1, r.stderr);
-        assert.match(lines[0], /retrying download .*SHA256 mismatch/);
-        await assertSame(out, db);
-      } finally {
-        await proxy.stop();
-      }
-    },
-  );
-}
-
-Deno.test(
-  "s3: verify fetches a snapshot damaged on its way down again, logs it once, and passes",
-  sdkTest,
-  async () => {
-    const { proxy, via, direct } = await proxied();
-    try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 5);
-      await snapshot(direct, db);
-      proxy.add({ direction: "response", action: "flip", match: isSnapshotGet, at: 0.4 });
-      const v = await walsync(["verify", "app.db", "--bucket", via.arg, "--json"], {
-        env: via.env,
-      });
-      assert.equal(v.code, 0, v.stdout + v.stderr);
-      assert.equal(proxy.fired.length, 1, "the proxy damaged one body");
-      const json = JSON.parse(v.stdout);
-      assert.deepEqual(json.failures, []);
-      assert.equal(json.retries, 1, v.stderr);
-      const lines = retryLines(v.stderr);
-      assert.equal(lines.length, 1, v.stderr);
-      assert.match(lines[0], /retrying download .*SHA256 mismatch/);
-    } finally {
-      await proxy.stop();
-    }
-  },
-);
-
-Deno.test(
-  "s3: verify still reports a stored snapshot that itself changed (exit 5), after one more fetch",
-  sdkTest,
-  async () => {
-    const { proxy, via, direct } = await proxied();
-    try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 5);
-      await snapshot(direct, db);
-      const [key] = (await direct.keys()).filter((k) => k.includes("/snapshots/"));
-      const raw = await direct.read(key);
-      raw.bytes[Math.floor(raw.bytes.length / 3)] ^= 0x01;
-      await direct.write(key, raw);
-      const v = await walsync(["verify", "app.db", "--bucket", via.arg, "--json"], {
-        env: via.env,
-      });
-      assert.equal(v.code, 5, v.stdout + v.stderr);
-      const json = JSON.parse(v.stdout);
-      assert.equal(json.failures.length, 1, v.stdout);
-      assert.equal(json.failures[0].key, key);
-      assert.match(json.failures[0].problem, /SHA256 mismatch/);
-      assert.equal(retryLines(v.stderr).length, 1, v.stderr);
-    } finally {
-      await proxy.stop();
-    }
-  },
-);
-
-Deno.test(
-  "s3: a connection cut half-way through a large snapshot resumes from the last byte received",
-  sdkTest,
-  async () => {
-    const { proxy, via, direct } = await proxied();
-    try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 70);
-      await snapshot(direct, db);
-      proxy.add({ direction: "response", action: "cut", match: isSnapshotGet, minBytes: MiB });
-      const out = join(dir, "restored.db");
-      const r = await restore(via, "app.db", out);
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(proxy.fired.length, 1);
-      const cut = proxy.fired[0];
-      const lines = retryLines(r.stderr);
-      assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0], /retrying resume .*from=\d+/);
-      // The resumed request starts where the cut one stopped, not at the start of its range.
-      const from = Number(/from=(\d+)/.exec(lines[0])![1]);
-      const start = Number(/bytes=(\d+)-/.exec(cut.range ?? "")?.[1] ?? 0);
-      assert.equal(from, start + cut.offset);
-      assert.equal(r.json.retries, 1);
-      await assertSame(out, db);
-    } finally {
-      await proxy.stop();
-    }
-  },
-);
-
-Deno.test(
-  "s3: a WAL segment damaged on its way down is fetched again and the restore is exact",
-  sdkTest,
-  async () => {
-    const { proxy, via, direct } = await proxied();
-    try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 1);
-      const watch = startWatch(direct, [db]);
-      try {
-        await watch.waitForLog(/snapshot/);
-        for (let i = 0; i < 5; i++) {
-          await sqlite(db, `INSERT INTO t(v) SELECT randomblob(3000) FROM generate_series(1, 20);`);
-        }
-        await waitUntil(
-          "a WAL segment to be shipped",
-          async () => (await direct.keys()).some((k) => k.includes("/wal/")),
-          20_000,
-        );
-        const source = await dbFingerprint(db);
-        await waitUntil("the backup to catch up", async () => {
-          const out = join(dir, `probe-${crypto.randomUUID().slice(0, 6)}.db`);
-          const r = await restore(direct, "app.db", out);
-          const same = r.code === 0 && (await dbFingerprint(out)).sha3 === source.sha3;
-          await Deno.remove(out).catch(() => {});
-          return same;
-        }, 30_000);
-      } finally {
-        await watch.stop();
-      }
-      proxy.add({
-        direction: "response",
-        action: "flip",
-        match: (e) => e.method === "GET" && e.target.includes("/wal/"),
-      });
+    mib,
+    async ({ proxy, via, direct, dir, db }) => {
+      await snapshot(direct, db, inParts);
+      proxy.add({ direction: "response", action: "flip", match: isSnapshotGet, at: 0.7 });
       const out = join(dir, "restored.db");
       const r = await restore(via, "app.db", out);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(proxy.fired.length, 1);
       assert.equal(r.json.retries, 1, r.stderr);
-      assert.equal(retryLines(r.stderr).length, 1, r.stderr);
+      const lines = retryLines(r.stderr);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /retrying download .*SHA256 mismatch/);
       await assertSame(out, db);
-    } finally {
-      await proxy.stop();
-    }
+    },
+  );
+}
+
+proxiedTest(
+  "s3: verify fetches a snapshot damaged on its way down again, logs it once, and passes",
+  5,
+  async ({ proxy, via, direct, db }) => {
+    await snapshot(direct, db);
+    proxy.add({ direction: "response", action: "flip", match: isSnapshotGet, at: 0.4 });
+    const v = await walsync(["verify", "app.db", "--bucket", via.arg, "--json"], {
+      env: via.env,
+    });
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.equal(proxy.fired.length, 1, "the proxy damaged one body");
+    const json = JSON.parse(v.stdout);
+    assert.deepEqual(json.failures, []);
+    assert.equal(json.retries, 1, v.stderr);
+    const lines = retryLines(v.stderr);
+    assert.equal(lines.length, 1, v.stderr);
+    assert.match(lines[0], /retrying download .*SHA256 mismatch/);
   },
 );
 
-Deno.test(
-  "s3: a stored snapshot that itself changed still fails with exit 5 and writes nothing",
-  sdkTest,
-  async () => {
-    const { proxy, via, direct } = await proxied();
+proxiedTest(
+  "s3: verify still reports a stored snapshot that itself changed (exit 5), after one more fetch",
+  5,
+  async ({ via, direct, db }) => {
+    await snapshot(direct, db);
+    const [key] = (await direct.keys()).filter((k) => k.includes("/snapshots/"));
+    const raw = await direct.read(key);
+    raw.bytes[Math.floor(raw.bytes.length / 3)] ^= 0x01;
+    await direct.write(key, raw);
+    const v = await walsync(["verify", "app.db", "--bucket", via.arg, "--json"], {
+      env: via.env,
+    });
+    assert.equal(v.code, 5, v.stdout + v.stderr);
+    const json = JSON.parse(v.stdout);
+    assert.equal(json.failures.length, 1, v.stdout);
+    assert.equal(json.failures[0].key, key);
+    assert.match(json.failures[0].problem, /SHA256 mismatch/);
+    assert.equal(retryLines(v.stderr).length, 1, v.stderr);
+  },
+);
+
+proxiedTest(
+  "s3: a connection cut half-way through a large snapshot resumes from the last byte received",
+  70,
+  async ({ proxy, via, direct, dir, db }) => {
+    await snapshot(direct, db);
+    proxy.add({ direction: "response", action: "cut", match: isSnapshotGet, minBytes: MiB });
+    const out = join(dir, "restored.db");
+    const r = await restore(via, "app.db", out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(proxy.fired.length, 1);
+    const cut = proxy.fired[0];
+    const lines = retryLines(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /retrying resume .*from=\d+/);
+    // The resumed request starts where the cut one stopped, not at the start of its range.
+    const from = Number(/from=(\d+)/.exec(lines[0])![1]);
+    const start = Number(/bytes=(\d+)-/.exec(cut.range ?? "")?.[1] ?? 0);
+    assert.equal(from, start + cut.offset);
+    assert.equal(r.json.retries, 1);
+    await assertSame(out, db);
+  },
+);
+
+proxiedTest(
+  "s3: a WAL segment damaged on its way down is fetched again and the restore is exact",
+  1,
+  async ({ proxy, via, direct, dir, db }) => {
+    const watch = startWatch(direct, [db]);
     try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 5);
-      await snapshot(direct, db);
-      const [key] = (await direct.keys()).filter((k) => k.includes("/snapshots/"));
-      const raw = await direct.read(key);
-      raw.bytes[Math.floor(raw.bytes.length / 3)] ^= 0x01;
-      await direct.write(key, raw);
-      const outDir = join(dir, "out");
-      await Deno.mkdir(outDir);
-      const r = await walsync(["restore", "app.db", "-b", via.arg, "-o", join(outDir, "r.db")], {
-        env: via.env,
-      });
-      assert.equal(r.code, 5, r.stderr);
-      const lines = r.stderr.trim().split("\n");
-      assert.match(lines.at(-1)!, /SHA256 mismatch/);
-      // Fetched once more to tell lasting damage from the wire: the same wrong digest again.
-      assert.equal(retryLines(r.stderr).length, 1, r.stderr);
-      assert.deepEqual(await filesIn(outDir), [], "nothing written, no temporary file left");
+      await watch.waitForLog(/snapshot/);
+      for (let i = 0; i < 5; i++) {
+        await sqlite(db, `INSERT INTO t(v) SELECT randomblob(3000) FROM generate_series(1, 20);`);
+      }
+      await waitUntil(
+        "a WAL segment to be shipped",
+        async () => (await direct.keys()).some((k) => k.includes("/wal/")),
+        20_000,
+      );
+      const source = await dbFingerprint(db);
+      await waitUntil("the backup to catch up", async () => {
+        const out = join(dir, `probe-${crypto.randomUUID().slice(0, 6)}.db`);
+        const r = await restore(direct, "app.db", out);
+        const same = r.code === 0 && (await dbFingerprint(out)).sha3 === source.sha3;
+        await Deno.remove(out).catch(() => {});
+        return same;
+      }, 30_000);
     } finally {
-      await proxy.stop();
+      await watch.stop();
     }
+    proxy.add({
+      direction: "response",
+      action: "flip",
+      match: (e) => e.method === "GET" && e.target.includes("/wal/"),
+    });
+    const out = join(dir, "restored.db");
+    const r = await restore(via, "app.db", out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(proxy.fired.length, 1);
+    assert.equal(r.json.retries, 1, r.stderr);
+    assert.equal(retryLines(r.stderr).length, 1, r.stderr);
+    await assertSame(out, db);
+  },
+);
+
+proxiedTest(
+  "s3: a stored snapshot that itself changed still fails with exit 5 and writes nothing",
+  5,
+  async ({ via, direct, dir, db }) => {
+    await snapshot(direct, db);
+    const [key] = (await direct.keys()).filter((k) => k.includes("/snapshots/"));
+    const raw = await direct.read(key);
+    raw.bytes[Math.floor(raw.bytes.length / 3)] ^= 0x01;
+    await direct.write(key, raw);
+    const outDir = join(dir, "out");
+    await Deno.mkdir(outDir);
+    const r = await walsync(["restore", "app.db", "-b", via.arg, "-o", join(outDir, "r.db")], {
+      env: via.env,
+    });
+    assert.equal(r.code, 5, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assert.match(lines.at(-1)!, /SHA256 mismatch/);
+    // Fetched once more to tell lasting damage from the wire: the same wrong digest again.
+    assert.equal(retryLines(r.stderr).length, 1, r.stderr);
+    assert.deepEqual(await filesIn(outDir), [], "nothing written, no temporary file left");
   },
 );
 
@@ -337,24 +316,25 @@ Deno.test(
       console.log(`skipped: ${disk}`);
       return void t;
     }
-    const { proxy, via, direct } = await proxied();
     try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 12);
-      await snapshot(direct, db);
-      const r = await walsync(["restore", "app.db", "-b", via.arg, "-o", join(disk.dir, "r.db")], {
-        env: via.env,
+      await withProxy(12, async ({ via, direct, db }) => {
+        await snapshot(direct, db);
+        const r = await walsync(
+          ["restore", "app.db", "-b", via.arg, "-o", join(disk.dir, "r.db")],
+          {
+            env: via.env,
+          },
+        );
+        assert.equal(r.code, 1, r.stderr);
+        const lines = r.stderr.trim().split("\n");
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0], /not enough free space/);
+        assert.ok(lines[0].includes(disk.dir), lines[0]);
+        assert.match(lines[0], /needs [\d.]+ MiB \(\d+ bytes\), [\d.]+ MiB \(\d+ bytes\) free/);
+        assert.doesNotMatch(r.stderr, /internal error/);
+        assert.deepEqual(await filesIn(disk.dir), []);
       });
-      assert.equal(r.code, 1, r.stderr);
-      const lines = r.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0], /not enough free space/);
-      assert.ok(lines[0].includes(disk.dir), lines[0]);
-      assert.match(lines[0], /needs [\d.]+ MiB \(\d+ bytes\), [\d.]+ MiB \(\d+ bytes\) free/);
-      assert.doesNotMatch(r.stderr, /internal error/);
-      assert.deepEqual(await filesIn(disk.dir), []);
     } finally {
-      await proxy.stop();
       await disk.unmount();
     }
   },
@@ -369,43 +349,41 @@ Deno.test(
       console.log(`skipped: ${disk}`);
       return;
     }
-    const { proxy, via, direct } = await proxied();
     try {
-      const dir = await workDir();
-      const db = await database(dir, "app.db", 40);
-      await snapshot(direct, db);
-      // The second range stalls, so the first one is on disk when something else fills it.
-      proxy.add({
-        direction: "response",
-        action: "stall",
-        match: (e) => isSnapshotGet(e) && /^bytes=[1-9]/.test(e.range ?? ""),
+      await withProxy(40, async ({ proxy, via, direct, db }) => {
+        await snapshot(direct, db);
+        // The second range stalls, so the first one is on disk when something else fills it.
+        proxy.add({
+          direction: "response",
+          action: "stall",
+          match: (e) => isSnapshotGet(e) && /^bytes=[1-9]/.test(e.range ?? ""),
+        });
+        const running = walsync(
+          ["restore", "app.db", "-b", via.arg, "-o", join(disk.dir, "r.db")],
+          { env: via.env },
+        );
+        await waitUntil("the restore to start writing", async () => {
+          for await (const entry of Deno.readDir(disk.dir)) {
+            if ((await Deno.stat(join(disk.dir, entry.name))).size > 0) return true;
+          }
+          return false;
+        }, 30_000);
+        await new Deno.Command("dd", {
+          args: ["if=/dev/zero", `of=${join(disk.dir, "filler")}`, "bs=1M"],
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        proxy.release();
+        const r = await running;
+        assert.equal(r.code, 1, r.stderr);
+        const lines = r.stderr.trim().split("\n");
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0], /ran out of space/);
+        assert.ok(lines[0].includes(disk.dir), lines[0]);
+        assert.doesNotMatch(r.stderr, /internal error/);
+        assert.deepEqual(await filesIn(disk.dir), ["filler"], "no partial or temporary file left");
       });
-      const running = walsync(
-        ["restore", "app.db", "-b", via.arg, "-o", join(disk.dir, "r.db")],
-        { env: via.env },
-      );
-      await waitUntil("the restore to start writing", async () => {
-        for await (const entry of Deno.readDir(disk.dir)) {
-          if ((await Deno.stat(join(disk.dir, entry.name))).size > 0) return true;
-        }
-        return false;
-      }, 30_000);
-      await new Deno.Command("dd", {
-        args: ["if=/dev/zero", `of=${join(disk.dir, "filler")}`, "bs=1M"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      proxy.release();
-      const r = await running;
-      assert.equal(r.code, 1, r.stderr);
-      const lines = r.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0], /ran out of space/);
-      assert.ok(lines[0].includes(disk.dir), lines[0]);
-      assert.doesNotMatch(r.stderr, /internal error/);
-      assert.deepEqual(await filesIn(disk.dir), ["filler"], "no partial or temporary file left");
     } finally {
-      await proxy.stop();
       await disk.unmount();
     }
   },
