@@ -6,15 +6,16 @@
  * @module
  */
 import nodeAssert from "node:assert/strict";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { filesIn } from "../support/files.ts";
+import { sqliteRead } from "../support/sqlite.ts";
+import { mainTs } from "../support/walsync.ts";
 
 const assert: typeof nodeAssert.ok = nodeAssert.ok;
 const assertEquals: typeof nodeAssert.deepStrictEqual = nodeAssert.deepStrictEqual;
 const assertMatch: typeof nodeAssert.match = nodeAssert.match;
 const assertNotMatch: typeof nodeAssert.doesNotMatch = nodeAssert.doesNotMatch;
 
-const mainTs = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "main.ts");
 const deno = Deno.execPath();
 const decoder = new TextDecoder();
 
@@ -157,18 +158,6 @@ async function walsync(args: string[], env: Record<string, string> = {}) {
   return { code: out.code, stdout: out.stdout, stderr: decoder.decode(out.stderr) };
 }
 
-/** Runs SQL with the independent `sqlite3` CLI. */
-async function sqlite(db: string, sql: string): Promise<string> {
-  const out = await new Deno.Command("sqlite3", {
-    args: ["-bail", db, sql],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) throw new Error(`sqlite3 ${db}: ${decoder.decode(out.stderr)}`);
-  return decoder.decode(out.stdout).trim();
-}
-
 /** The wizard's command line, run in a pane, with its exit code printed after it. */
 function wizardCommand(bucket: string, extra = ""): string {
   // ink renders only a final frame when it believes it runs in CI; a terminal user never is.
@@ -208,10 +197,6 @@ function scriptedCommandOn(screen: string): string[] {
   return text.split(/\s+/);
 }
 
-async function filesIn(dir: string): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-}
-
 interface Fixture {
   root: string;
   bucketDir: string;
@@ -229,7 +214,7 @@ function sharedFixture(): Promise<Fixture> {
     const root = await Deno.makeTempDir({ prefix: "walsync-tui-e2e-" });
     fixtureRoot = root;
     const source = join(root, "app.db");
-    await sqlite(
+    await sqliteRead(
       source,
       `PRAGMA journal_mode=WAL;
        CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL, amount REAL, note BLOB);
@@ -242,7 +227,7 @@ function sharedFixture(): Promise<Fixture> {
     const bucketDir = join(root, "bucket");
     const snap = await walsync(["snapshot", source, "--bucket", `file://${bucketDir}`]);
     assertEquals(snap.code, 0, snap.stderr);
-    const fingerprint = await sqlite(
+    const fingerprint = await sqliteRead(
       source,
       "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))",
     );
@@ -314,14 +299,14 @@ e2e(
       assertEquals(files.length, 1, files.join(", "));
       assertMatch(files[0], /^app-restored-\d{8}T\d{6}Z\.db$/);
       const restored = join(out, files[0]);
-      assertEquals(await sqlite(restored, "PRAGMA integrity_check"), "ok");
+      assertEquals(await sqliteRead(restored, "PRAGMA integrity_check"), "ok");
       assertEquals(
-        await sqlite(restored, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
+        await sqliteRead(restored, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
         fingerprint,
       );
       assertEquals(
-        await sqlite(restored, "SELECT count(*) FROM t"),
-        await sqlite(source, "SELECT count(*) FROM t"),
+        await sqliteRead(restored, "SELECT count(*) FROM t"),
+        await sqliteRead(source, "SELECT count(*) FROM t"),
       );
 
       // The command line the summary showed does the same restore without the wizard.
@@ -336,7 +321,7 @@ e2e(
       assertEquals(scripted.code, 0, decoder.decode(scripted.stderr));
       const again = join(elsewhere, files[0]);
       assertEquals(
-        await sqlite(again, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
+        await sqliteRead(again, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
         fingerprint,
       );
     } finally {
@@ -393,7 +378,7 @@ function bigBucket(): Promise<string> {
   bigFixture ??= (async () => {
     const { root } = await sharedFixture();
     const big = join(root, "big.db");
-    await sqlite(
+    await sqliteRead(
       big,
       `CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB);
        WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 150)
@@ -463,7 +448,10 @@ e2e("a hang-up (the SSH connection dropping) mid-restore cleans up like Ctrl-C",
 e2e("a point in the middle of the WAL restores exactly the commits up to it", async () => {
   const { root } = await sharedFixture();
   const live = join(root, "live.db");
-  await sqlite(live, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);");
+  await sqliteRead(
+    live,
+    "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);",
+  );
   const bucketDir = join(root, "bucket-wal");
   const watch = new Deno.Command(deno, {
     args: [
@@ -501,7 +489,7 @@ e2e("a point in the middle of the WAL restores exactly the commits up to it", as
     // Watch is ready once its first snapshot is up; then one commit per segment.
     await shipped("*.db", 1, "its first snapshot");
     for (let i = 1; i <= 3; i++) {
-      await sqlite(live, `INSERT INTO t(v) VALUES ('row ${i}')`);
+      await sqliteRead(live, `INSERT INTO t(v) VALUES ('row ${i}')`);
       await shipped("*.wal", i, `commit ${i}`);
     }
   } finally {
@@ -533,7 +521,7 @@ e2e("a point in the middle of the WAL restores exactly the commits up to it", as
     const files = await filesIn(out);
     assertEquals(files.length, 1);
     assertEquals(
-      await sqlite(join(out, files[0]), "SELECT group_concat(v, ',') FROM t"),
+      await sqliteRead(join(out, files[0]), "SELECT group_concat(v, ',') FROM t"),
       "row 1,row 2",
     );
   } finally {
@@ -656,9 +644,9 @@ e2e("MinIO: the default restore works against S3 storage", async () => {
     const files = await filesIn(out);
     assertEquals(files.length, 1);
     const restored = join(out, files[0]);
-    assertEquals(await sqlite(restored, "PRAGMA integrity_check"), "ok");
+    assertEquals(await sqliteRead(restored, "PRAGMA integrity_check"), "ok");
     assertEquals(
-      await sqlite(restored, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
+      await sqliteRead(restored, "SELECT hex(sha3_query('SELECT * FROM t ORDER BY id'))"),
       fingerprint,
     );
   } finally {
