@@ -21,7 +21,12 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `walsync` (through `deno run`) with arguments and extra environment. */
+/**
+ * Runs `walsync` (through `deno run`) with arguments and extra environment, to completion.
+ * @example
+ * const r = await walsync(["verify", "app.db", "--bucket", bucket.arg], { env: bucket.env });
+ * assert.equal(r.code, 0, r.stderr);
+ */
 export async function walsync(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string } = {},
@@ -158,18 +163,25 @@ export function startWatch(
   return startWalsync(args, { env: { ...bucket.env, ...options.env } });
 }
 
+/** Runs `walsync restore <args> -o <a fresh file of dir>`; returns the CLI's result and the file. */
+export async function restoreInto(
+  dir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RunResult & { out: string }> {
+  const out = join(dir, `restored-${crypto.randomUUID().slice(0, 8)}.db`);
+  const r = await walsync(["restore", ...args, "-o", out], { env });
+  return { ...r, out };
+}
+
 /** Restores `name` from `bucket` into a fresh file in `dir`; returns the CLI's result. */
-export async function tryRestore(
+export function tryRestore(
   bucket: BucketArg,
   name: string,
   dir: string,
   extra: string[] = [],
 ): Promise<RunResult & { out: string }> {
-  const out = join(dir, `restored-${crypto.randomUUID().slice(0, 8)}.db`);
-  const r = await walsync(["restore", name, "--bucket", bucket.arg, "-o", out, ...extra], {
-    env: bucket.env,
-  });
-  return { ...r, out };
+  return restoreInto(dir, [name, "--bucket", bucket.arg, ...extra], bucket.env);
 }
 
 /** Restores `name` from `bucket` into a fresh file in `dir`; asserts exit 0. */
@@ -198,15 +210,4 @@ export async function assertRestoresExactly(
   assert.equal(want.integrity, "ok");
   assert.equal(got.sha3, want.sha3, `restore of ${name} differs from ${source}`);
   return out;
-}
-
-/** Runs `walsync restore` into a fresh file of `dir` (extra arguments after `-o`). */
-export async function restoreInto(
-  dir: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string; out: string }> {
-  const out = join(dir, `restored-${crypto.randomUUID().slice(0, 8)}.db`);
-  const r = await walsync(["restore", ...args, "-o", out], { env });
-  return { ...r, out };
 }
