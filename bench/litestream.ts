@@ -2,15 +2,14 @@
  * Litestream's first snapshot and its restore, timed like the other commands of
  * `restore_speed.ts`. Litestream only ever sees the loopback MinIO, with `AWS_CA_BUNDLE` and
  * every other inherited variable removed (`env -i`), its credentials given as
- * LITESTREAM_ACCESS_KEY_ID/SECRET. The config is `litestreamConfig` of `watch_common.ts`:
+ * LITESTREAM_ACCESS_KEY_ID/SECRET. The config is `litestreamConfig` of `common.ts`:
  * Litestream's defaults apart from the replica and its sync interval.
  * @module
  */
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { basename, join } from "node:path";
-import type { MinioServer } from "../test/harness/minio.ts";
-import { type Timed, timed } from "./common.ts";
-import { litestreamConfig } from "./watch_common.ts";
+import type { MinioServer } from "../test/support/minio.ts";
+import { litestreamConfig, type Timed, timed } from "./common.ts";
 
 function cleanEnv(minio: MinioServer): string[] {
   return [

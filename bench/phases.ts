@@ -1,8 +1,7 @@
 /**
  * Where the time of a snapshot and a restore goes: each step timed on its own, in-process,
  * on one database, against a MinIO. Called by `snapshot_bench.ts` (after the end-to-end runs);
- * it uses Walsync's own exported functions, so it measures the current `src/` code, plus the
- * proposals in `proposals.ts`.
+ * it uses Walsync's own exported functions, so it measures the current `src/` code.
  *
  * Snapshot steps: `copyDatabase` (SQLite backup API into a temp file), `hashFile` (the digest
  * pre-pass), then the upload four ways so the cost of each layer shows: a bare lib-storage
@@ -33,7 +32,6 @@ import {
   secs,
   table,
 } from "./common.ts";
-import { hashFileReadAhead, writeCoalesced } from "./proposals.ts";
 
 /** What the phases need. */
 export interface PhaseContext {
@@ -128,13 +126,6 @@ export async function runPhases(ctx: PhaseContext): Promise<void> {
         await time(async () => (digest = await hashFile(copy))),
       );
       record(
-        "snapshot: hashFile pre-pass, 2 reads ahead + reused buffers (proposal)",
-        await time(async () => {
-          const d = await hashFileReadAhead(copy);
-          if (d.sha256 !== digest.sha256) throw new Error("read-ahead digest differs");
-        }),
-      );
-      record(
         "upload: lib-storage, no checksums",
         await time(() => upload("phases/plain", fileStream(copy), false)),
       );
@@ -212,20 +203,6 @@ export async function runPhases(ctx: PhaseContext): Promise<void> {
           } finally {
             db.close();
           }
-        }),
-      );
-      await removeQuietly(out);
-      record(
-        "restore: readObject into file, 1 MiB coalesced writes (proposal)",
-        await time(async () => {
-          const read = await readObject(storage, key);
-          const f = await Deno.open(out, { write: true, create: true, truncate: true });
-          try {
-            await writeCoalesced(f, read.body);
-          } finally {
-            f.close();
-          }
-          read.finish();
         }),
       );
       await removeQuietly(out);

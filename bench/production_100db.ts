@@ -58,7 +58,7 @@ import {
   startMinio,
   table,
   walsyncRunArgs,
-} from "./watch_common.ts";
+} from "./common.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers

@@ -18,7 +18,7 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type MinioServer, startMinio } from "../test/harness/minio.ts";
+import { type MinioServer, startMinio } from "../test/support/minio.ts";
 import {
   createDatabase,
   findMinioPid,

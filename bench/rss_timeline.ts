@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startMinio } from "../test/harness/minio.ts";
+import { startMinio } from "../test/support/minio.ts";
 import { createDatabase, mainTs, MiB, removeQuietly, requireFreeDisk, secs } from "./common.ts";
 
 const { values } = parseArgs({

@@ -12,9 +12,8 @@
  *   file was just written; this is the path of the pre-upload digest of a snapshot copy);
  * - hashingStream: `src/hash.ts` `hashingStream` fed 1 MiB chunks from memory through a
  *   ReadableStream (the path of every upload and download);
- * and as references: `hashFileReadAhead` (the proposal in `proposals.ts`: two reads in
- * flight into reused buffers), `createHash` over the same chunks without streams, and
- * `fileStream` reading the file without hashing.
+ * and as references: `createHash` over the same chunks without streams, and `fileStream` reading
+ * the file without hashing.
  * Each Walsync case is timed by wall clock and by this process's CPU time (user + system,
  * all threads), so a busy machine shows up as a gap between the two tables.
  * Target (issue): Walsync path / openssl >= 0.85. Nothing here asserts; it prints ratios.
@@ -37,7 +36,6 @@ import {
   table,
   writeRandomFile,
 } from "./common.ts";
-import { hashFileReadAhead } from "./proposals.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -100,8 +98,6 @@ const cases: Record<string, (file: string) => Promise<Took>> = {
       h.digest();
     }),
   // References.
-  "hashFileReadAhead (proposal, bench/proposals.ts)": (file) =>
-    timeIt(() => hashFileReadAhead(file)),
   "createHash loop (memory, no streams)": (_file) =>
     timeIt(() => {
       const h = createHash("sha256");

@@ -17,7 +17,7 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { startMinio } from "../test/harness/minio.ts";
+import { startMinio } from "../test/support/minio.ts";
 import {
   createDatabase,
   findMinioPid,

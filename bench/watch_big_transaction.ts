@@ -17,7 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { machineReport, mainTs, mib, procMemory, sleep, walsyncRunArgs } from "./watch_common.ts";
+import { machineReport, mainTs, mib, procMemory, sleep, walsyncRunArgs } from "./common.ts";
 
 const args = parseArgs({
   options: { mb: { type: "string", default: "400" }, main: { type: "string" } },

@@ -47,7 +47,7 @@ import {
   startWalsync,
   table,
   waitFor,
-} from "./watch_common.ts";
+} from "./common.ts";
 
 /** `sqlite-floor`: a Deno process holding only walsync's three connections per database. */
 type Tool = "walsync" | "litestream" | "sqlite-floor";

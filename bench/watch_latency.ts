@@ -53,7 +53,7 @@ import {
   startWalsync,
   table,
   waitFor,
-} from "./watch_common.ts";
+} from "./common.ts";
 
 type Tool = "walsync" | "litestream";
 

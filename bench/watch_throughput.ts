@@ -54,7 +54,7 @@ import {
   startWalsync,
   table,
   waitFor,
-} from "./watch_common.ts";
+} from "./common.ts";
 
 /** `walsync-noac`: walsync, with the writer's `wal_autocheckpoint` off (`--diagnose`). */
 type Config = "none" | "walsync" | "litestream" | "walsync-noac";
