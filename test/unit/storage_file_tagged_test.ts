@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileStorage } from "../src/storage_file.ts";
+import { fileStorage } from "../../src/storage_file.ts";
 
 Deno.test("file: readTagged reports the modification time of the version whose bytes it returns", async () => {
   const dir = await Deno.makeTempDir({ prefix: "walsync-tagged-test-" });
@@ -20,7 +20,9 @@ Deno.test("file: readTagged reports the modification time of the version whose b
     // The writer runs on its own thread, so that it can replace the object at any moment
     // of a read.
     const source = `
-      import { fileStorage } from ${JSON.stringify(import.meta.resolve("../src/storage_file.ts"))};
+      import { fileStorage } from ${
+      JSON.stringify(import.meta.resolve("../../src/storage_file.ts"))
+    };
       self.onmessage = async (event) => {
         const { dir, key, path, start } = event.data;
         const storage = fileStorage(dir);
