@@ -4,8 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { formatDuration } from "../../duration.ts";
-import { formatBytes } from "../../progress.ts";
+import { databaseSettings, processSettings } from "../../settings.ts";
 import { out, printOutcome } from "../output.ts";
 
 /** Registers `explain` on `program`. */
@@ -34,25 +33,19 @@ Example:
 
 /** The text form of `explainConfig`: a line for the file, a few for each database. */
 function printExplained(explained: Record<string, unknown>): void {
+  const processWords = processSettings.map((s) => s.explain(explained[s.key] as number));
   out(
-    `config ${explained.file}: metrics ${
-      explained.metricsAddr ?? "off"
-    }, ${explained.maxConcurrentUploads} uploads at once`,
+    `config ${explained.file}: metrics ${explained.metricsAddr ?? "off"}, ${
+      processWords.join(", ")
+    }`,
   );
   for (const db of explained.databases as Record<string, unknown>[]) {
     out(`${db.name}  ${db.path}`);
-    out(
-      `  sync every ${formatDuration(db.syncIntervalMs as number)}, snapshot every ${
-        formatDuration(db.snapshotIntervalMs as number)
-      }, checkpoint past ${formatBytes(db.checkpointBytes as number)}`,
-    );
-    out(
-      `  retention ${
-        db.retentionMs ? formatDuration(db.retentionMs as number) : "keep everything"
-      }, drills ${
-        db.drillIntervalMs ? "every " + formatDuration(db.drillIntervalMs as number) : "off"
-      }`,
-    );
+    for (const line of [1, 2]) {
+      const words = databaseSettings.filter((s) => s.explainLine === line)
+        .map((s) => s.explain(db[s.key] as number));
+      out(`  ${words.join(", ")}`);
+    }
     for (const r of db.replicas as Record<string, unknown>[]) {
       out(
         `  replica ${r.bucket}${r.endpoint ? " at " + r.endpoint : ""}${
