@@ -223,7 +223,7 @@ function readSource(
   return { source: new ConfigSource(file, doc, lines), root };
 }
 
-/** The settings `keys` as read from `values` at `path`, each falling back to `defaults`. */
+/** The settings of `list` as read from `values` at `path`, each falling back to `defaults`. */
 function readSettings(
   source: ConfigSource,
   list: readonly Setting[],
