@@ -272,6 +272,20 @@ export async function restoreDatabase(
   return await applyPlan(storage, plan, output, options);
 }
 
+/** One restore under way: the temporary file it writes and the bytes checked so far. */
+interface RestoreRun {
+  storage: Storage;
+  plan: RestorePlan;
+  /** The temporary file beside the output, open for writing. */
+  file: Deno.FsFile;
+  /** Bytes of the objects downloaded and checked so far. */
+  done: number;
+  /** Reports `done` plus the bytes of the object in flight to the caller's `onBytes`. */
+  report(objectBytes: number): void;
+  /** Throws when the caller has cancelled (checked between objects and writes). */
+  cancelled(): void;
+}
+
 /** Downloads, checks and applies a plan into `output` (which `checkOutput` has cleared). */
 export async function applyPlan(
   storage: Storage,
@@ -281,100 +295,25 @@ export async function applyPlan(
 ): Promise<RestoreResult> {
   const temp = join(dirname(output), restoreTempName(output));
   const retriesBefore = retriesSoFar();
-  let done = 0;
-  const report = (objectBytes: number) => options.onBytes?.(done + objectBytes, plan.bytes);
-  const cancelled = () => {
-    if (options.cancelled?.()) {
-      throw new WalsyncError("failure", "restore cancelled; nothing was written");
-    }
-  };
   await checkFreeSpace(dirname(output), plan.bytes, "restore");
   const file = await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
+  const run: RestoreRun = {
+    storage,
+    plan,
+    file,
+    done: 0,
+    report: (objectBytes) => options.onBytes?.(run.done + objectBytes, plan.bytes),
+    cancelled: () => {
+      if (options.cancelled?.()) {
+        throw new WalsyncError("failure", "restore cancelled; nothing was written");
+      }
+    },
+  };
   let open = true;
   try {
-    // Snapshot: ranges in parallel, hashed in order, written in large sequential writes;
-    // the digest is checked at the end and a damaged transfer fetched again.
-    const head = new Uint8Array(100);
-    let headFilled = 0;
-    const snap = await downloadVerified(storage, plan.snapshot.key, {
-      async write(chunk) {
-        if (headFilled < 100) {
-          const take = Math.min(100 - headFilled, chunk.byteLength);
-          head.set(chunk.subarray(0, take), headFilled);
-          headFilled += take;
-        }
-        await writeAll(file, chunk);
-        cancelled();
-      },
-      async reset() {
-        headFilled = 0;
-        await file.truncate(0);
-        await file.seek(0, Deno.SeekMode.Start);
-      },
-    }, { onBytes: report });
-    const snapDigest = { sha256: snap.sha256, size: snap.size };
-    const header = parseDatabaseHeader(head.subarray(0, headFilled));
-    if (!header) throw integrityError(plan.snapshot.key, "snapshot is not a SQLite database");
-    const promisedPageSize = snap.info.metadata[meta.pageSize];
-    if (promisedPageSize !== undefined && Number(promisedPageSize) !== header.pageSize) {
-      throw integrityError(
-        plan.snapshot.key,
-        "page size differs from metadata",
-        promisedPageSize,
-        String(header.pageSize),
-      );
-    }
-    checkBelongs(plan.snapshot.key, snap.info.metadata, plan, "snapshot");
-    checkAnchored(plan, plan.snapshot.key, snap.info.metadata, snapDigest.sha256);
-    done += snapDigest.size;
-    cancelled();
-
-    // Segments: each digest, its own checksum chain and the link to the object before it.
-    let prevSha256 = snapDigest.sha256;
-    let reached = plan.snapshot.txid;
-    const applied: { key: string; sha256: string }[] = [];
-    for (const [index, segment] of plan.segments.entries()) {
-      // The first segment after a later snapshot links to a segment not downloaded; its
-      // claimed digest is checked against that segment's metadata instead.
-      const expectedPrev = index === 0 && plan.snapshot.txid !== plan.generation.snapshots[0].txid
-        ? await previousDigest(storage, plan, segment)
-        : prevSha256;
-      const applied1 = await applySegment(storage, file, segment, {
-        db: plan.db,
-        generation: plan.generation.id,
-        pageSize: header.pageSize,
-        prevSha256: expectedPrev,
-        stopTxid: plan.stopTxid,
-        stopTime: plan.stopTime,
-        onBytes: report,
-        signing: plan.history?.signing,
-      });
-      if (applied1 === null) break;
-      checkAnchored(plan, segment.key, undefined, applied1.sha256);
-      done += applied1.size;
-      prevSha256 = applied1.sha256;
-      reached = applied1.txid;
-      applied.push({ key: segment.key, sha256: applied1.sha256 });
-      cancelled();
-    }
-
-    // The fsync waits on the disk and integrity_check on the CPU, so they run side by side:
-    // the fsync on a blocking thread, the check here. The check reads the same bytes the
-    // fsync persists (through the page cache), and the rename waits for both. Our
-    // descriptor stays open until SQLite's connection has closed (fact 1: closing it first
-    // would drop SQLite's locks).
-    const synced = file.sync();
-    const warmed = warmPageCache(temp);
-    // One turn of the event loop hands both to their threads before the check blocks this one.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    let verdict: string;
-    try {
-      verdict = integrityCheck(temp);
-    } finally {
-      await synced.catch(() => {}); // its failure is thrown below, once it has settled
-      await warmed;
-    }
-    await synced;
+    const snapshot = await writeSnapshot(run);
+    const { applied, reached } = await writeSegments(run, snapshot);
+    const verdict = await syncAndCheck(file, temp);
     file.close();
     open = false;
     if (verdict !== "ok") {
@@ -384,28 +323,21 @@ export async function applyPlan(
       );
     }
     const size = (await Deno.stat(temp)).size;
-    cancelled(); // last chance: after the rename the file is the operator's
-    if (options.force) {
-      // A stale WAL beside the old file would be replayed onto the restored one.
-      for (const stale of [`${output}-wal`, `${output}-shm`, `${output}-journal`]) {
-        await Deno.remove(stale).catch(() => {});
-      }
-    }
-    await Deno.rename(temp, output);
-    await syncDirectory(dirname(output));
+    run.cancelled(); // last chance: after the rename the file is the operator's
+    await moveIntoPlace(temp, output, options.force ?? false);
     return {
       db: plan.db,
       output,
       generation: plan.generation.id,
       snapshot: {
         key: plan.snapshot.key,
-        sha256: snapDigest.sha256,
-        size: snapDigest.size,
+        sha256: snapshot.sha256,
+        size: snapshot.size,
         txid: plan.snapshot.txid,
       },
       segments: applied,
       txid: reached,
-      bytes: done,
+      bytes: run.done,
       integrityCheck: verdict,
       size,
       retries: retriesSoFar() - retriesBefore,
@@ -425,6 +357,133 @@ export async function applyPlan(
     if (isDiskFull(err)) throw await diskFullError(dirname(output), plan.bytes, "restore");
     throw err;
   }
+}
+
+/** The snapshot as written and checked: its digest, size and page size. */
+interface WrittenSnapshot {
+  sha256: string;
+  size: number;
+  pageSize: number;
+}
+
+/**
+ * Writes the plan's snapshot into the file: ranges in parallel, hashed in order, written in
+ * large sequential writes; the digest is checked at the end and a damaged transfer fetched
+ * again. Then its header, page size, generation and place in the history are checked.
+ */
+async function writeSnapshot(run: RestoreRun): Promise<WrittenSnapshot> {
+  const { storage, plan, file } = run;
+  const head = new Uint8Array(100);
+  let headFilled = 0;
+  const snap = await downloadVerified(storage, plan.snapshot.key, {
+    async write(chunk) {
+      if (headFilled < 100) {
+        const take = Math.min(100 - headFilled, chunk.byteLength);
+        head.set(chunk.subarray(0, take), headFilled);
+        headFilled += take;
+      }
+      await writeAll(file, chunk);
+      run.cancelled();
+    },
+    async reset() {
+      headFilled = 0;
+      await file.truncate(0);
+      await file.seek(0, Deno.SeekMode.Start);
+    },
+  }, { onBytes: run.report });
+  const header = parseDatabaseHeader(head.subarray(0, headFilled));
+  if (!header) throw integrityError(plan.snapshot.key, "snapshot is not a SQLite database");
+  const promisedPageSize = snap.info.metadata[meta.pageSize];
+  if (promisedPageSize !== undefined && Number(promisedPageSize) !== header.pageSize) {
+    throw integrityError(
+      plan.snapshot.key,
+      "page size differs from metadata",
+      promisedPageSize,
+      String(header.pageSize),
+    );
+  }
+  checkBelongs(plan.snapshot.key, snap.info.metadata, plan, "snapshot");
+  checkAnchored(plan, plan.snapshot.key, snap.info.metadata, snap.sha256);
+  run.done += snap.size;
+  run.cancelled();
+  return { sha256: snap.sha256, size: snap.size, pageSize: header.pageSize };
+}
+
+/**
+ * Applies the plan's segments after the snapshot, checking each digest, its own checksum
+ * chain and the link to the object before it; stops at the plan's target. The segments
+ * applied and the txid reached.
+ */
+async function writeSegments(
+  run: RestoreRun,
+  snapshot: WrittenSnapshot,
+): Promise<{ applied: { key: string; sha256: string }[]; reached: number }> {
+  const { storage, plan } = run;
+  let prevSha256 = snapshot.sha256;
+  let reached = plan.snapshot.txid;
+  const applied: { key: string; sha256: string }[] = [];
+  for (const [index, segment] of plan.segments.entries()) {
+    // The first segment after a later snapshot links to a segment not downloaded; its
+    // claimed digest is checked against that segment's metadata instead.
+    const expectedPrev = index === 0 && plan.snapshot.txid !== plan.generation.snapshots[0].txid
+      ? await previousDigest(storage, plan, segment)
+      : prevSha256;
+    const result = await applySegment(storage, run.file, segment, {
+      db: plan.db,
+      generation: plan.generation.id,
+      pageSize: snapshot.pageSize,
+      prevSha256: expectedPrev,
+      stopTxid: plan.stopTxid,
+      stopTime: plan.stopTime,
+      onBytes: run.report,
+      signing: plan.history?.signing,
+    });
+    if (result === null) break;
+    checkAnchored(plan, segment.key, undefined, result.sha256);
+    run.done += result.size;
+    prevSha256 = result.sha256;
+    reached = result.txid;
+    applied.push({ key: segment.key, sha256: result.sha256 });
+    run.cancelled();
+  }
+  return { applied, reached };
+}
+
+/**
+ * Fsyncs the temporary file and runs `PRAGMA integrity_check` on it; the verdict.
+ *
+ * The fsync waits on the disk and integrity_check on the CPU, so they run side by side: the
+ * fsync on a blocking thread, the check here. The check reads the same bytes the fsync
+ * persists (through the page cache), and the rename waits for both. The caller's descriptor
+ * stays open until SQLite's connection has closed (fact 1: closing it first would drop
+ * SQLite's locks).
+ */
+async function syncAndCheck(file: Deno.FsFile, temp: string): Promise<string> {
+  const synced = file.sync();
+  const warmed = warmPageCache(temp);
+  // One turn of the event loop hands both to their threads before the check blocks this one.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  let verdict: string;
+  try {
+    verdict = integrityCheck(temp);
+  } finally {
+    await synced.catch(() => {}); // its failure is thrown below, once it has settled
+    await warmed;
+  }
+  await synced;
+  return verdict;
+}
+
+/** Renames the checked temporary file over `output` and makes the rename durable. */
+async function moveIntoPlace(temp: string, output: string, force: boolean): Promise<void> {
+  if (force) {
+    // A stale WAL beside the old file would be replayed onto the restored one.
+    for (const stale of [`${output}-wal`, `${output}-shm`, `${output}-journal`]) {
+      await Deno.remove(stale).catch(() => {});
+    }
+  }
+  await Deno.rename(temp, output);
+  await syncDirectory(dirname(output));
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { HistoryWriter } from "../history/writer.ts";
 import type { Logger } from "../log.ts";
+import { settingDefaults } from "../settings.ts";
 
 /** Settings for one watcher (`createWatcher`). */
 export interface WatchOptions {
@@ -22,13 +23,20 @@ export interface WatchOptions {
   history?: HistoryWriter;
 }
 
-/** Defaults for {@link WatchOptions}. */
-export const watchDefaults = {
-  syncIntervalMs: 1000,
-  snapshotIntervalMs: 24 * 3600 * 1000,
-  checkpointBytes: 4 * 1024 * 1024,
-  maxConcurrentUploads: 8,
-} as const;
+const defaults = settingDefaults();
+
+/** Defaults for {@link WatchOptions}: those of the settings table (`src/settings.ts`). */
+export const watchDefaults: Readonly<
+  Pick<
+    WatchOptions,
+    "syncIntervalMs" | "snapshotIntervalMs" | "checkpointBytes" | "maxConcurrentUploads"
+  >
+> = {
+  syncIntervalMs: defaults.syncIntervalMs,
+  snapshotIntervalMs: defaults.snapshotIntervalMs,
+  checkpointBytes: defaults.checkpointBytes,
+  maxConcurrentUploads: defaults.maxConcurrentUploads,
+};
 
 /** What a watcher reports about one database (for status and metrics). */
 export interface WatchStatus {
