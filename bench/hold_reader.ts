@@ -8,7 +8,7 @@
  *
  * For each round it runs `watch_writer.ts throughput` on a fresh database three ways: alone, and
  * with a second process that holds a read transaction on it and moves it to a second connection
- * every `--rotate-ms` (begin the new one, then end the old one, as `src/watch.ts` does). The holder
+ * every `--rotate-ms` (begin the new one, then end the old one, as `src/watch/mod.ts` does). The holder
  * never reads the WAL, never checkpoints and uploads nothing. Ratios are against the writer alone
  * in the same round. Nothing asserts on time.
  * @module

@@ -15,12 +15,12 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { integrityCheck } from "../src/database.ts";
-import { fileStream, hashFile, hashingStream } from "../src/hash.ts";
-import { meta } from "../src/layout.ts";
-import { readObject } from "../src/object.ts";
-import { copyDatabase } from "../src/snapshot.ts";
-import { s3Storage } from "../src/storage_s3.ts";
+import { integrityCheck } from "../src/format/database.ts";
+import { fileStream, hashFile, hashingStream } from "../src/support/hash.ts";
+import { meta } from "../src/format/layout.ts";
+import { readObject } from "../src/storage/object.ts";
+import { copyDatabase } from "../src/ops/snapshot.ts";
+import { s3Storage } from "../src/storage/s3.ts";
 import cpuProcess from "node:process";
 import {
   findMinioPid,
@@ -78,7 +78,7 @@ export async function runPhases(ctx: PhaseContext): Promise<void> {
   for (const [k, v] of Object.entries(ctx.env)) Deno.env.set(k, v);
   const endpoint = ctx.env.AWS_ENDPOINT_URL_S3;
   minioPid = findMinioPid(endpoint);
-  // Same settings as src/storage_s3.ts, checksums only when asked for.
+  // Same settings as src/storage/s3.ts, checksums only when asked for.
   const client = new S3Client({
     region: ctx.env.AWS_REGION ?? "us-east-1",
     endpoint,

@@ -8,9 +8,9 @@
  * - openssl: `openssl speed -mr -elapsed -seconds 3 -evp sha256 -bytes 1048576` (the
  *   baseline, wall clock like the rest), and the same without `-elapsed` (openssl's default:
  *   bytes per second of its own CPU time) for the CPU-time comparison;
- * - hashFile: `src/hash.ts` `hashFile` over a temp file of random data (page cache warm: the
+ * - hashFile: `src/support/hash.ts` `hashFile` over a temp file of random data (page cache warm: the
  *   file was just written; this is the path of the pre-upload digest of a snapshot copy);
- * - hashingStream: `src/hash.ts` `hashingStream` fed 1 MiB chunks from memory through a
+ * - hashingStream: `src/support/hash.ts` `hashingStream` fed 1 MiB chunks from memory through a
  *   ReadableStream (the path of every upload and download);
  * and as references: `createHash` over the same chunks without streams, and `fileStream` reading
  * the file without hashing.
@@ -23,7 +23,7 @@ import { createHash, randomFillSync } from "node:crypto";
 import cpuProcess from "node:process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fileStream, hashFile, hashingStream } from "../src/hash.ts";
+import { fileStream, hashFile, hashingStream } from "../src/support/hash.ts";
 import {
   machine,
   max,
@@ -89,8 +89,8 @@ async function timeIt(fn: () => Promise<unknown> | unknown): Promise<Took> {
 
 const cases: Record<string, (file: string) => Promise<Took>> = {
   // Walsync paths.
-  "hashFile (file, src/hash.ts)": (file) => timeIt(() => hashFile(file)),
-  "hashingStream (memory, src/hash.ts)": (_file) =>
+  "hashFile (file, src/support/hash.ts)": (file) => timeIt(() => hashFile(file)),
+  "hashingStream (memory, src/support/hash.ts)": (_file) =>
     timeIt(async () => {
       const h = hashingStream();
       const reader = memoryStream().pipeThrough(h.stream).getReader();

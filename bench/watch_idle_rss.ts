@@ -18,7 +18,7 @@
  * transaction) in a bare Deno: the SQLite share of walsync's memory. RSS is also split into
  * anonymous and file-backed memory (smaps_rollup). `--walsync-env` adds to walsync's
  * environment (e.g. `MALLOC_ARENA_MAX=2`; walsync sets glibc's trim and mmap thresholds
- * itself, src/memory.ts). Nothing asserts on the figures.
+ * itself, src/support/memory.ts). Nothing asserts on the figures.
  * @module
  */
 import type { S3Client } from "@aws-sdk/client-s3";

@@ -7,10 +7,10 @@
 import { Box, Text, useApp } from "ink";
 import { resolve } from "node:path";
 import { type ReactNode, useCallback, useEffect, useReducer, useRef } from "react";
-import { parseBucket } from "../src/bucket.ts";
-import { WalsyncError } from "../src/errors.ts";
-import type { ListedDatabase } from "../src/list.ts";
-import type { RestoreTarget } from "../src/restore.ts";
+import { parseBucket } from "../src/storage/bucket.ts";
+import { WalsyncError } from "../src/support/errors.ts";
+import type { ListedDatabase } from "../src/ops/list.ts";
+import type { RestoreTarget } from "../src/ops/restore.ts";
 import { BucketStep } from "./bucket_step.tsx";
 import { scriptedCommand } from "./command_line.ts";
 import { DatabaseStep } from "./database_step.tsx";

@@ -5,7 +5,7 @@
  */
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
-import { bucketForms } from "../src/bucket.ts";
+import { bucketForms } from "../src/storage/bucket.ts";
 import type { Failure } from "./failure.ts";
 import { Frame } from "./frame.tsx";
 import { TextField } from "./text_field.tsx";

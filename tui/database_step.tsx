@@ -5,8 +5,8 @@
  */
 import { Box, Text } from "ink";
 import { type ReactNode, useState } from "react";
-import type { ListedDatabase } from "../src/list.ts";
-import { formatBytes } from "../src/progress.ts";
+import type { ListedDatabase } from "../src/ops/list.ts";
+import { formatBytes } from "../src/support/progress.ts";
 import { formatTime, shortDigest, truncate } from "./format.ts";
 import { Frame } from "./frame.tsx";
 import { type ListRow, moveSelection, SelectList } from "./select_list.tsx";

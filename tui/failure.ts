@@ -2,8 +2,13 @@
  * Any error, turned into what a screen shows and the exit code the wizard ends with.
  * @module
  */
-import { type ErrorKind, ExitCode, type IntegrityDetail, WalsyncError } from "../src/errors.ts";
-import { redact } from "../src/redact.ts";
+import {
+  type ErrorKind,
+  ExitCode,
+  type IntegrityDetail,
+  WalsyncError,
+} from "../src/support/errors.ts";
+import { redact } from "../src/support/redact.ts";
 
 /** An error as the wizard shows it. */
 export interface Failure {

@@ -5,9 +5,9 @@
  */
 import { Box, Text } from "ink";
 import { type ReactNode, useState } from "react";
-import type { ListedDatabase, RestorePoint } from "../src/list.ts";
-import { generationTime } from "../src/layout.ts";
-import { formatBytes } from "../src/progress.ts";
+import type { ListedDatabase, RestorePoint } from "../src/ops/list.ts";
+import { generationTime } from "../src/format/layout.ts";
+import { formatBytes } from "../src/support/progress.ts";
 import { formatTime } from "./format.ts";
 import { Frame } from "./frame.tsx";
 import { type ListRow, moveSelection, SelectList } from "./select_list.tsx";

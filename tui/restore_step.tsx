@@ -5,7 +5,7 @@
  */
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
-import { formatBytes } from "../src/progress.ts";
+import { formatBytes } from "../src/support/progress.ts";
 import { formatDuration } from "./format.ts";
 import { Frame } from "./frame.tsx";
 import type { RestoreProgress } from "./state.ts";

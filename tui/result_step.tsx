@@ -5,8 +5,8 @@
  */
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
-import type { RestoreResult } from "../src/restore.ts";
-import { formatBytes } from "../src/progress.ts";
+import type { RestoreResult } from "../src/ops/restore.ts";
+import { formatBytes } from "../src/support/progress.ts";
 import { formatCount, shortDigest, truncate } from "./format.ts";
 import { Frame } from "./frame.tsx";
 import type { TableReport } from "./table_report.ts";

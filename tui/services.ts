@@ -4,22 +4,22 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
-import { openBucket, type S3Settings } from "../src/bucket.ts";
-import { usageError } from "../src/errors.ts";
+import { openBucket, type S3Settings } from "../src/storage/bucket.ts";
+import { usageError } from "../src/support/errors.ts";
 import {
   listDatabases,
   type ListedDatabase,
   listRestorePoints,
   type RestorePoint,
-} from "../src/list.ts";
+} from "../src/ops/list.ts";
 import {
   checkOutput,
   isRestoreTemp,
   restoreDatabase,
   type RestoreOptions,
   type RestoreResult,
-} from "../src/restore.ts";
-import type { Storage } from "../src/storage.ts";
+} from "../src/ops/restore.ts";
+import type { Storage } from "../src/storage/storage.ts";
 import { type TableReport, tableReport } from "./table_report.ts";
 
 /** What the wizard needs from the world. */

@@ -6,9 +6,9 @@
  * with `failed` reachable from the restore. Esc (`back`) walks the same order backwards.
  * @module
  */
-import type { ListedDatabase, RestorePoint } from "../src/list.ts";
-import type { RestoreResult } from "../src/restore.ts";
-import type { Storage } from "../src/storage.ts";
+import type { ListedDatabase, RestorePoint } from "../src/ops/list.ts";
+import type { RestoreResult } from "../src/ops/restore.ts";
+import type { Storage } from "../src/storage/storage.ts";
 import type { Failure } from "./failure.ts";
 import type { TableReport } from "./table_report.ts";
 

@@ -8,8 +8,8 @@
  */
 import process from "node:process";
 import { render } from "ink";
-import { ExitCode } from "../src/errors.ts";
-import { redact } from "../src/redact.ts";
+import { ExitCode } from "../src/support/errors.ts";
+import { redact } from "../src/support/redact.ts";
 import { App } from "./app.tsx";
 import { realServices } from "./services.ts";
 import { interruptedExitCode } from "./state.ts";

@@ -6,13 +6,13 @@
  */
 import { basename } from "node:path";
 import type { Command } from "commander";
-import { bucketForms, openBucket } from "../bucket.ts";
-import { usageError } from "../errors.ts";
-import { invalidNameMessage, isValidDbName } from "../layout.ts";
-import type { RestoreTarget } from "../restore.ts";
-import type { Storage } from "../storage.ts";
-import type { DatabaseConfig, WalsyncConfig } from "../config.ts";
-import { durationMs } from "../duration.ts";
+import { bucketForms, openBucket } from "../storage/bucket.ts";
+import { usageError } from "../support/errors.ts";
+import { invalidNameMessage, isValidDbName } from "../format/layout.ts";
+import type { RestoreTarget } from "../ops/restore.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { DatabaseConfig, WalsyncConfig } from "../service/config.ts";
+import { durationMs } from "../support/duration.ts";
 
 /** Options every command that touches a bucket takes. */
 export interface BucketOptions {
@@ -129,7 +129,7 @@ export async function configEntry(
   file: string,
   name: string,
 ): Promise<{ config: WalsyncConfig; entry: DatabaseConfig }> {
-  const { loadConfig } = await import("../config.ts");
+  const { loadConfig } = await import("../service/config.ts");
   const config = await loadConfig(file);
   const entry = config.databases.find((d) => d.name === name);
   if (!entry) {

@@ -4,8 +4,8 @@
  * through `redact`, so a secret from a config file or the environment never reaches a log.
  * @module
  */
-import { redact } from "../redact.ts";
-import { progress } from "../progress.ts";
+import { redact } from "../support/redact.ts";
+import { progress } from "../support/progress.ts";
 
 const encoder = new TextEncoder();
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-import { ExitCode, WalsyncError } from "../errors.ts";
+import { ExitCode, WalsyncError } from "../support/errors.ts";
 import { err, printJson, writeStderr, writeStdout } from "./output.ts";
 import { isInteractive, openWizard, type SetExit } from "./options.ts";
 import { registerSnapshot } from "./commands/snapshot.ts";

@@ -1,14 +1,14 @@
 /**
  * The configuration `walsync watch` runs: read from `--config`, or built from its database
- * arguments and the flags of the settings table (`src/settings.ts`).
+ * arguments and the flags of the settings table (`src/support/settings.ts`).
  * @module
  */
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { parseBucket } from "../bucket.ts";
-import type { DatabaseConfig, WalsyncConfig } from "../config.ts";
-import { usageError } from "../errors.ts";
-import { parseSetting, type Setting, setting, type SettingKey } from "../settings.ts";
+import { parseBucket } from "../storage/bucket.ts";
+import type { DatabaseConfig, WalsyncConfig } from "../service/config.ts";
+import { usageError } from "../support/errors.ts";
+import { parseSetting, type Setting, setting, type SettingKey } from "../support/settings.ts";
 import { bucketArg, type BucketOptions, dbName, parseDuration, storageFrom } from "./options.ts";
 
 /** Flags of `walsync watch`: the bucket options, the settings (as typed) and the rest. */
@@ -134,7 +134,7 @@ async function fromConfigFile(
       throw usageError(`${option.long} has no effect with --config; set it in ${file} instead`);
     }
   }
-  const { loadConfig } = await import("../config.ts");
+  const { loadConfig } = await import("../service/config.ts");
   const config = await loadConfig(file);
   if (options.metricsAddr !== undefined) config.metricsAddr = options.metricsAddr;
   return config;

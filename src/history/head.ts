@@ -4,9 +4,9 @@
  * shipped batch (`docs/format.md`, "History").
  * @module
  */
-import { integrityError } from "../errors.ts";
-import { headKey, maxTxid } from "../layout.ts";
-import type { Storage } from "../storage.ts";
+import { integrityError } from "../support/errors.ts";
+import { headKey, maxTxid } from "../format/layout.ts";
+import type { Storage } from "../storage/storage.ts";
 import { sameMac, type SigningKey } from "./sign.ts";
 
 /** Where a history ends. */

@@ -4,9 +4,9 @@
  * so two processes can never both believe they hold it.
  * @module
  */
-import { WalsyncError } from "../errors.ts";
-import { leaseKey } from "../layout.ts";
-import type { Storage } from "../storage.ts";
+import { WalsyncError } from "../support/errors.ts";
+import { leaseKey } from "../format/layout.ts";
+import type { Storage } from "../storage/storage.ts";
 
 /** A lease as stored. */
 export interface Lease {

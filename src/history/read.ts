@@ -15,10 +15,10 @@ import {
   checkTxidRange,
   type DatabaseCatalog,
   readCatalog,
-} from "../catalog.ts";
-import { integrityError } from "../errors.ts";
-import { headKey, leaseKey, meta } from "../layout.ts";
-import type { Storage } from "../storage.ts";
+} from "./catalog.ts";
+import { integrityError } from "../support/errors.ts";
+import { headKey, leaseKey, meta } from "../format/layout.ts";
+import type { Storage } from "../storage/storage.ts";
 import { checkHeadSignature, type Head, readHead } from "./head.ts";
 import { checkObjectSignature, type SigningKey, signingKeyFrom } from "./sign.ts";
 import { anchorCatalog, type SnapshotLink } from "./walk.ts";

@@ -5,10 +5,10 @@
  * @module
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { integrityError } from "../errors.ts";
-import { meta } from "../layout.ts";
-import { registerSecret } from "../redact.ts";
-import type { Metadata } from "../storage.ts";
+import { integrityError } from "../support/errors.ts";
+import { meta } from "../format/layout.ts";
+import { registerSecret } from "../support/redact.ts";
+import type { Metadata } from "../storage/storage.ts";
 
 /** Metadata key of an object's signature. */
 export const signatureMeta = "walsync-signature";

@@ -4,9 +4,9 @@
  * errors. Pure except for `linkOf`, which reads a snapshot's link metadata.
  * @module
  */
-import type { CatalogObject, DatabaseCatalog, Generation } from "../catalog.ts";
-import { integrityError } from "../errors.ts";
-import { parseKey } from "../layout.ts";
+import type { CatalogObject, DatabaseCatalog, Generation } from "./catalog.ts";
+import { integrityError } from "../support/errors.ts";
+import { parseKey } from "../format/layout.ts";
 import type { Head } from "./head.ts";
 
 /** What a snapshot's metadata says about the history before it. */

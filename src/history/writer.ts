@@ -14,12 +14,12 @@
  * ```
  * @module
  */
-import { type CatalogObject, checkTxidRange, lastKnownTxid, readCatalog } from "../catalog.ts";
-import { integrityError, WalsyncError } from "../errors.ts";
-import { generationPrefix, headKey, maxTxid, meta, parseKey } from "../layout.ts";
-import { hashFile } from "../hash.ts";
-import type { Logger } from "../log.ts";
-import type { Metadata, Storage } from "../storage.ts";
+import { type CatalogObject, checkTxidRange, lastKnownTxid, readCatalog } from "./catalog.ts";
+import { integrityError, WalsyncError } from "../support/errors.ts";
+import { generationPrefix, headKey, maxTxid, meta, parseKey } from "../format/layout.ts";
+import { hashFile } from "../support/hash.ts";
+import type { Logger } from "../support/log.ts";
+import type { Metadata, Storage } from "../storage/storage.ts";
 import { encodeHead, type Head, readHead } from "./head.ts";
 import {
   acquireLease,

@@ -8,7 +8,7 @@
  * them.
  * @module
  */
-import type { LogFields, Logger } from "../log.ts";
+import type { LogFields, Logger } from "../support/log.ts";
 import type { Collector, CollectOutcome } from "./collector.ts";
 import {
   type Connections,

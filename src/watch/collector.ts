@@ -6,9 +6,9 @@
  * SQLite connections (docs/sqlite-facts.md, fact 1).
  * @module
  */
-import { meta, walSegmentKey } from "../layout.ts";
-import { sha256Hex } from "../hash.ts";
-import { encodeSegment, segmentMetadata } from "../segment.ts";
+import { meta, walSegmentKey } from "../format/layout.ts";
+import { sha256Hex } from "../support/hash.ts";
+import { encodeSegment, segmentMetadata } from "../history/segment.ts";
 import {
   indexDescribes,
   readWalFile,
@@ -20,13 +20,13 @@ import {
   type WalIndexHeader,
   type WalReadBuffer,
   walStartPosition,
-} from "../wal.ts";
+} from "../format/wal.ts";
 import { type SpilledTransaction, spillTransaction } from "./spill.ts";
 import type { Lineage } from "./lineage.ts";
 import { withProcessLock } from "./locks.ts";
 import { type FileStamp, stampOf } from "./stamp.ts";
 import type { SealedSegment } from "./uploader.ts";
-import type { WalIndex } from "./wal_index.ts";
+import type { WalIndex } from "../format/wal_index.ts";
 
 /** A segment holds about this many bytes of WAL at most (a longer backlog is cut into several). */
 export const segmentBytes = 16 * 1024 * 1024;

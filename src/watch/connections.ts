@@ -11,13 +11,13 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { databaseError } from "../database.ts";
-import { WalsyncError } from "../errors.ts";
-import type { LogFields, Logger } from "../log.ts";
+import { databaseError } from "../format/database.ts";
+import { WalsyncError } from "../support/errors.ts";
+import type { LogFields, Logger } from "../support/log.ts";
 import { sleep } from "./locks.ts";
 import { stampOf } from "./stamp.ts";
-import { type HeldFile, holdFile } from "../held_file.ts";
-import { openWalIndex, type WalIndex } from "./wal_index.ts";
+import { type HeldFile, holdFile } from "../support/held_file.ts";
+import { openWalIndex, type WalIndex } from "../format/wal_index.ts";
 
 /** Page cache of each of our connections: they only read the schema and copy snapshots. */
 const connectionCacheKiB = 256;

@@ -4,13 +4,13 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { WalsyncError } from "../errors.ts";
+import { WalsyncError } from "../support/errors.ts";
 import type { HistoryWriter } from "../history/writer.ts";
-import { meta, newGenerationId, snapshotKey } from "../layout.ts";
-import type { LogFields, Logger } from "../log.ts";
-import { putSourceObject, type WrittenObject } from "../object.ts";
-import { pinnedImage } from "../snapshot_image.ts";
-import type { Storage } from "../storage.ts";
+import { meta, newGenerationId, snapshotKey } from "../format/layout.ts";
+import type { LogFields, Logger } from "../support/log.ts";
+import { putSourceObject, type WrittenObject } from "../storage/object.ts";
+import { pinnedImage } from "../format/snapshot_image.ts";
+import type { Storage } from "../storage/storage.ts";
 import {
   indexDescribes,
   parseWalHeader,
@@ -20,7 +20,7 @@ import {
   type WalIndexHeader,
   type WalPosition,
   walStartPosition,
-} from "../wal.ts";
+} from "../format/wal.ts";
 import {
   beginRead,
   closeConnections,

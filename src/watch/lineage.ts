@@ -3,7 +3,7 @@
  * its last shipped (or queued) segment ended at.
  * @module
  */
-import type { WalHeader, WalPosition } from "../wal.ts";
+import type { WalHeader, WalPosition } from "../format/wal.ts";
 
 /** Where one database's backup stands. */
 export interface Lineage {

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { constants as zlibConstants, createZstdCompress, zstdDecompressSync } from "node:zlib";
-import { walFrameHeaderSize, type WalHeader, walkFrames, type WalPosition } from "../wal.ts";
+import { walFrameHeaderSize, type WalHeader, walkFrames, type WalPosition } from "../format/wal.ts";
 
 /** Bytes of WAL read per piece (whole frames are taken from it). */
 const pieceBytes = 4 * 1024 * 1024;

@@ -4,8 +4,8 @@
  * @module
  */
 import type { HistoryWriter } from "../history/writer.ts";
-import type { Logger } from "../log.ts";
-import { settingDefaults } from "../settings.ts";
+import type { Logger } from "../support/log.ts";
+import { settingDefaults } from "../support/settings.ts";
 
 /** Settings for one watcher (`createWatcher`). */
 export interface WatchOptions {
@@ -25,7 +25,7 @@ export interface WatchOptions {
 
 const defaults = settingDefaults();
 
-/** Defaults for {@link WatchOptions}: those of the settings table (`src/settings.ts`). */
+/** Defaults for {@link WatchOptions}: those of the settings table (`src/support/settings.ts`). */
 export const watchDefaults: Readonly<
   Pick<
     WatchOptions,

@@ -3,11 +3,11 @@
  * that order (a segment's `prevSha256` names the one before it, so order is the chain).
  * @module
  */
-import { WalsyncError } from "../errors.ts";
-import { sha256Hex } from "../hash.ts";
+import { WalsyncError } from "../support/errors.ts";
+import { sha256Hex } from "../support/hash.ts";
 import type { HistoryWriter } from "../history/writer.ts";
-import { putBytesObject, putFileObject } from "../object.ts";
-import type { Metadata, Storage } from "../storage.ts";
+import { putBytesObject, putFileObject } from "../storage/object.ts";
+import type { Metadata, Storage } from "../storage/storage.ts";
 import type { Limiter } from "./locks.ts";
 
 /** A segment read from the WAL and sealed, waiting for its upload; uploads keep this order. */

@@ -12,10 +12,10 @@
  * @module
  */
 import { basename, resolve } from "node:path";
-import { WalsyncError } from "../errors.ts";
+import { WalsyncError } from "../support/errors.ts";
 import { createHistoryWriter, type HistoryWriter } from "../history/writer.ts";
-import type { LogFields } from "../log.ts";
-import type { Storage } from "../storage.ts";
+import type { LogFields } from "../support/log.ts";
+import type { Storage } from "../storage/storage.ts";
 import { checkpoint } from "./checkpoint.ts";
 import { type CollectedSegment, type CollectOutcome, createCollector } from "./collector.ts";
 import { closeConnections, type Connections, rotateReaders } from "./connections.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createHistoryWriter } from "../../src/history/writer.ts";
-import type { Logger, LogLevel } from "../../src/log.ts";
+import type { Logger, LogLevel } from "../../src/support/log.ts";
 import { backends, s3Bucket, sdkTest, storageOf, type TestBucket } from "../support/bucket.ts";
 import { workDir } from "../support/files.ts";
 import { removeObject } from "../support/layout.ts";

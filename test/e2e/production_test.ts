@@ -9,10 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseListenAddress } from "../../src/metrics.ts";
-import { applyRetention } from "../../src/retention.ts";
-import { openBucket } from "../../src/bucket.ts";
-import { WalsyncError } from "../../src/errors.ts";
+import { parseListenAddress } from "../../src/support/metrics.ts";
+import { applyRetention } from "../../src/ops/retention.ts";
+import { openBucket } from "../../src/storage/bucket.ts";
+import { WalsyncError } from "../../src/support/errors.ts";
 import { sharedMinio, startMinio } from "../support/minio.ts";
 import { appDatabase, commit, writer } from "../support/application.ts";
 import { fileBucket, s3Bucket, sdkTest, type TestBucket } from "../support/bucket.ts";
@@ -385,7 +385,7 @@ Deno.test({
   name:
     "replicas: two replicas of one database in one process never log a spurious sync failure (lock contention between their watchers)",
   // Watchers of the same database take SQLite's write lock across awaits; without the
-  // in-process lock (withProcessLock in src/watch.ts) another watcher's BEGIN IMMEDIATE would
+  // in-process lock (withProcessLock in src/watch/mod.ts) another watcher's BEGIN IMMEDIATE would
   // busy-wait synchronously, block the event loop and fail with "stayed locked by a writer".
   ...sdkTest,
   fn: async () => {

@@ -11,17 +11,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { zstdDecompressSync } from "node:zlib";
-import { meta, walSegmentKey } from "../../src/layout.ts";
-import { putBytesObject } from "../../src/object.ts";
-import { encodeSegment, segmentMetadata } from "../../src/segment.ts";
-import { takeSnapshot } from "../../src/snapshot.ts";
+import { meta, walSegmentKey } from "../../src/format/layout.ts";
+import { putBytesObject } from "../../src/storage/object.ts";
+import { encodeSegment, segmentMetadata } from "../../src/history/segment.ts";
+import { takeSnapshot } from "../../src/ops/snapshot.ts";
 import {
   readWalFile,
   segmentInfoOf,
   type WalHeader,
   type WalPosition,
   walStartPosition,
-} from "../../src/wal.ts";
+} from "../../src/format/wal.ts";
 import {
   backends,
   fileBucket,

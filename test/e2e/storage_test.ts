@@ -7,11 +7,11 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import nodeAssert from "node:assert/strict";
 import { type MinioServer, sharedMinio, startMinio } from "../support/minio.ts";
-import { WalsyncError } from "../../src/errors.ts";
-import { sha256Hex } from "../../src/hash.ts";
-import type { BodySource, ObjectInfo, Storage } from "../../src/storage.ts";
-import { fileStorage } from "../../src/storage_file.ts";
-import { s3Storage, singlePutLimit } from "../../src/storage_s3.ts";
+import { WalsyncError } from "../../src/support/errors.ts";
+import { sha256Hex } from "../../src/support/hash.ts";
+import type { BodySource, ObjectInfo, Storage } from "../../src/storage/storage.ts";
+import { fileStorage } from "../../src/storage/file.ts";
+import { s3Storage, singlePutLimit } from "../../src/storage/s3.ts";
 import { createHash } from "node:crypto";
 
 function assert(condition: unknown, message?: string): asserts condition {

@@ -28,7 +28,7 @@ async function shippedPast(bucket: { arg: string; env: Record<string, string> },
 
 Deno.test({
   // Found by `scripts/torture.sh` (seed 21, step 29: a latest restore stopped two commits short
-  // of the source, for good). Bug, fixed by reading the wal-index header (src/watch/wal_index.ts):
+  // of the source, for good). Bug, fixed by reading the wal-index header (src/format/wal_index.ts):
   // watch decided whether the -wal changed by size + mtime + inode, with mtime in milliseconds.
   // After its own checkpoint the next commit rewrites the WAL in place at the same size; a commit
   // within the same millisecond as watch's last look was not seen. When the database file then

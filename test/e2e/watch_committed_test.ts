@@ -19,7 +19,7 @@ import {
   walChecksum,
   walFrameHeaderSize,
   walStartPosition,
-} from "../../src/wal.ts";
+} from "../../src/format/wal.ts";
 
 /** Whether a restore taken now equals `db`, polled until `timeoutMs`. */
 async function restoresWithin(

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openBucket } from "../../src/bucket.ts";
-import { restoreDatabase } from "../../src/restore.ts";
+import { openBucket } from "../../src/storage/bucket.ts";
+import { restoreDatabase } from "../../src/ops/restore.ts";
 import { startMinio } from "../support/minio.ts";
 import { appSchema, bash, writer } from "../support/application.ts";
 import { backends, fileBucket, s3BucketOn, sdkTest, type TestBucket } from "../support/bucket.ts";

@@ -12,8 +12,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { openBucket } from "../../src/bucket.ts";
-import type { Storage } from "../../src/storage.ts";
+import { openBucket } from "../../src/storage/bucket.ts";
+import type { Storage } from "../../src/storage/storage.ts";
 import { type MinioServer, sharedMinio } from "./minio.ts";
 
 /** A raw object: its bytes and metadata. */
@@ -160,7 +160,7 @@ export const backends: { name: "file" | "s3"; make: () => Promise<TestBucket> }[
   { name: "s3", make: s3Bucket },
 ];
 
-/** SHA256 hex of bytes, computed here, independently of `src/hash.ts`. */
+/** SHA256 hex of bytes, computed here, independently of `src/support/hash.ts`. */
 export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }

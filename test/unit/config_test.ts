@@ -4,8 +4,8 @@
  * (`explain --config`, relative paths) is tested end to end in `test/e2e/production_test.ts`.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config.ts";
-import { WalsyncError } from "../../src/errors.ts";
+import { parseConfig } from "../../src/service/config.ts";
+import { WalsyncError } from "../../src/support/errors.ts";
 
 /** Parses `text` as walsync.yml with only `env` set; returns the usage error message. */
 function configError(text: string, env: Record<string, string> = {}): string {

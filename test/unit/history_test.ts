@@ -5,8 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { CatalogObject, DatabaseCatalog } from "../../src/catalog.ts";
-import { WalsyncError } from "../../src/errors.ts";
+import type { CatalogObject, DatabaseCatalog } from "../../src/history/catalog.ts";
+import { WalsyncError } from "../../src/support/errors.ts";
 import type { Head } from "../../src/history/head.ts";
 import { acquireLease, renewLease } from "../../src/history/lease.ts";
 import { anchorCatalog, type SnapshotLink } from "../../src/history/walk.ts";
@@ -18,10 +18,10 @@ import {
   snapshotKey,
   txidHex,
   walSegmentKey,
-} from "../../src/layout.ts";
-import type { Logger, LogLevel } from "../../src/log.ts";
-import type { Storage } from "../../src/storage.ts";
-import { fileStorage } from "../../src/storage_file.ts";
+} from "../../src/format/layout.ts";
+import type { Logger, LogLevel } from "../../src/support/log.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { fileStorage } from "../../src/storage/file.ts";
 
 const db = "app.db";
 const g1 = "20260101T000000000Z-00000001";
@@ -241,10 +241,10 @@ Deno.test("probe: a provider that ignores If-None-Match is named in one WARN lin
 });
 
 Deno.test("retention (fake clock): deletes what no point in the window needs, moves the head's base first, keeps the present", async () => {
-  const { takeSnapshot } = await import("../../src/snapshot.ts");
-  const { applyRetention } = await import("../../src/retention.ts");
+  const { takeSnapshot } = await import("../../src/ops/snapshot.ts");
+  const { applyRetention } = await import("../../src/ops/retention.ts");
   const { readHistory } = await import("../../src/history/read.ts");
-  const { restoreDatabase } = await import("../../src/restore.ts");
+  const { restoreDatabase } = await import("../../src/ops/restore.ts");
   const { sqlite, dbFingerprint } = await import("../support/sqlite.ts");
   const dir = await Deno.makeTempDir();
   const storage = fileStorage(`${dir}/bucket`);

@@ -1,21 +1,21 @@
 /**
  * Restore's plan and `verify`, in process against a `file://` bucket in a temporary directory:
- * `planRestore` (src/restore.ts) over a real history and over a hand-made listing, and
- * `verifyDatabase` (src/verify.ts) on an intact and on a damaged backup. The source databases are
+ * `planRestore` (src/ops/restore.ts) over a real history and over a hand-made listing, and
+ * `verifyDatabase` (src/ops/verify.ts) on an intact and on a damaged backup. The source databases are
  * written with `node:sqlite` and snapshotted with `takeSnapshot`, so no process is started.
  * @module
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import type { CatalogObject, DatabaseCatalog } from "../../src/catalog.ts";
-import { WalsyncError } from "../../src/errors.ts";
+import type { CatalogObject, DatabaseCatalog } from "../../src/history/catalog.ts";
+import { WalsyncError } from "../../src/support/errors.ts";
 import { readHistory } from "../../src/history/read.ts";
-import { generationTime, snapshotKey, walSegmentKey } from "../../src/layout.ts";
-import { planRestore } from "../../src/restore.ts";
-import { takeSnapshot } from "../../src/snapshot.ts";
-import type { Storage } from "../../src/storage.ts";
-import { verifyDatabase } from "../../src/verify.ts";
+import { generationTime, snapshotKey, walSegmentKey } from "../../src/format/layout.ts";
+import { planRestore } from "../../src/ops/restore.ts";
+import { takeSnapshot } from "../../src/ops/snapshot.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { verifyDatabase } from "../../src/ops/verify.ts";
 import { fileBucket, storageOf, type TestBucket } from "../support/bucket.ts";
 import { tamper } from "../support/layout.ts";
 

@@ -4,9 +4,9 @@
  * `test/e2e/production_test.ts`.
  */
 import assert from "node:assert/strict";
-import type { DatabaseCatalog, Generation } from "../../src/catalog.ts";
-import { newGenerationId } from "../../src/layout.ts";
-import { planRetention } from "../../src/retention.ts";
+import type { DatabaseCatalog, Generation } from "../../src/history/catalog.ts";
+import { newGenerationId } from "../../src/format/layout.ts";
+import { planRetention } from "../../src/ops/retention.ts";
 
 const hour = 3_600_000;
 

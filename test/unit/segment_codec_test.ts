@@ -1,19 +1,19 @@
 /**
- * Compressed WAL segments in process (src/segment.ts: encodeSegment, segmentBodyOf,
+ * Compressed WAL segments in process (src/history/segment.ts: encodeSegment, segmentBodyOf,
  * decodeSegment): zstd with a content checksum, the declared decoded size, and every kind of
  * damaged or mis-sized body an integrity error naming the key. Restore, verify and replicate
  * reading such segments are tested end to end in `test/e2e/segment_test.ts`.
  */
 import assert from "node:assert/strict";
 import { constants as zlibConstants, zstdCompressSync } from "node:zlib";
-import { WalsyncError } from "../../src/errors.ts";
+import { WalsyncError } from "../../src/support/errors.ts";
 import {
   decodeSegment,
   encodeSegment,
   type SegmentBody,
   segmentBodyOf,
-} from "../../src/segment.ts";
-import type { SegmentInfo } from "../../src/wal.ts";
+} from "../../src/history/segment.ts";
+import type { SegmentInfo } from "../../src/format/wal.ts";
 
 /** Asserts `fn` throws an integrity error naming `key` whose message matches `pattern`. */
 function assertIntegrity(fn: () => unknown, key: string, pattern: RegExp): void {

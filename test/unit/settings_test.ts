@@ -1,13 +1,13 @@
 /**
- * The settings table (`src/settings.ts`) is what the config parser and the watcher's defaults
+ * The settings table (`src/support/settings.ts`) is what the config parser and the watcher's defaults
  * read: a config that sets nothing gets the table's defaults, and its bounds are enforced with
  * the YAML name and the line of the value.
  * @module
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config.ts";
-import { databaseSettings, settingDefaults, settings } from "../../src/settings.ts";
-import { watchDefaults } from "../../src/watch.ts";
+import { parseConfig } from "../../src/service/config.ts";
+import { databaseSettings, settingDefaults, settings } from "../../src/support/settings.ts";
+import { watchDefaults } from "../../src/watch/mod.ts";
 
 const minimal = "databases:\n  - path: /x/a.db\n    bucket: file:///b\n";
 

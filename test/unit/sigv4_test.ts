@@ -1,8 +1,8 @@
 /**
- * SigV4 request signing (src/transfer/sigv4.ts), in process, against AWS's documented example.
+ * SigV4 request signing (src/storage/transfer/sigv4.ts), in process, against AWS's documented example.
  */
 import assert from "node:assert/strict";
-import { signRequest } from "../../src/transfer/sigv4.ts";
+import { signRequest } from "../../src/storage/transfer/sigv4.ts";
 
 Deno.test("SigV4 signing matches AWS's documented example (GET object with a range)", () => {
   // "Example: GET Object" in the AWS S3 API reference, Signature Version 4 header signing.

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { hashSource } from "../../src/hash.ts";
-import { openSnapshotImage, type SnapshotImage } from "../../src/snapshot_image.ts";
+import { hashSource } from "../../src/support/hash.ts";
+import { openSnapshotImage, type SnapshotImage } from "../../src/format/snapshot_image.ts";
 
 /** A digest of the table's rows, to compare two databases by content. */
 function contentOf(db: DatabaseSync): string {

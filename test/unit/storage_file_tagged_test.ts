@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileStorage } from "../../src/storage_file.ts";
+import { fileStorage } from "../../src/storage/file.ts";
 
 Deno.test("file: readTagged reports the modification time of the version whose bytes it returns", async () => {
   const dir = await Deno.makeTempDir({ prefix: "walsync-tagged-test-" });
@@ -21,7 +21,7 @@ Deno.test("file: readTagged reports the modification time of the version whose b
     // of a read.
     const source = `
       import { fileStorage } from ${
-      JSON.stringify(import.meta.resolve("../../src/storage_file.ts"))
+      JSON.stringify(import.meta.resolve("../../src/storage/file.ts"))
     };
       self.onmessage = async (event) => {
         const { dir, key, path, start } = event.data;

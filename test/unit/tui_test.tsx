@@ -7,11 +7,11 @@
 import nodeAssert from "node:assert/strict";
 import { Text } from "ink";
 import { render } from "ink-testing-library";
-import { parseTarget } from "../../src/cli.ts";
-import { integrityError, WalsyncError } from "../../src/errors.ts";
-import type { ListedDatabase, RestorePoint } from "../../src/list.ts";
-import type { RestoreOptions, RestoreResult } from "../../src/restore.ts";
-import type { Storage } from "../../src/storage.ts";
+import { parseTarget } from "../../src/cli/mod.ts";
+import { integrityError, WalsyncError } from "../../src/support/errors.ts";
+import type { ListedDatabase, RestorePoint } from "../../src/ops/list.ts";
+import type { RestoreOptions, RestoreResult } from "../../src/ops/restore.ts";
+import type { Storage } from "../../src/storage/storage.ts";
 import { App } from "../../tui/app.tsx";
 import { commandLines, scriptedCommand, shellQuote } from "../../tui/command_line.ts";
 import { defaultOutputPath, expandHome } from "../../tui/output_path.ts";

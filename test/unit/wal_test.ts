@@ -1,5 +1,5 @@
 /**
- * Specification of the WAL reader, segment verifier and frame applier (src/wal.ts).
+ * Specification of the WAL reader, segment verifier and frame applier (src/format/wal.ts).
  *
  * Real WAL files come from the `sqlite3` CLI. The CLI checkpoints and deletes the WAL when
  * its last connection closes, so each test holds a `node:sqlite` connection to the database
@@ -26,7 +26,7 @@ import {
   walHeaderSize,
   type WalPosition,
   walStartPosition,
-} from "../../src/wal.ts";
+} from "../../src/format/wal.ts";
 
 // ---------------------------------------------------------------------------------------
 // Helpers

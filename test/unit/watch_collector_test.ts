@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sha256Hex } from "../../src/hash.ts";
-import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "../../src/segment.ts";
-import { verifySegment, walFrameHeaderSize, walHeaderSize } from "../../src/wal.ts";
+import { sha256Hex } from "../../src/support/hash.ts";
+import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "../../src/history/segment.ts";
+import { verifySegment, walFrameHeaderSize, walHeaderSize } from "../../src/format/wal.ts";
 import {
   type CollectedSegment,
   type CollectOutcome,

@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileStorage } from "../../src/storage_file.ts";
-import type { Storage } from "../../src/storage.ts";
-import { createLimiter, createWatcher, watchDefaults } from "../../src/watch.ts";
+import { fileStorage } from "../../src/storage/file.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { createLimiter, createWatcher, watchDefaults } from "../../src/watch/mod.ts";
 import { appSchema } from "../support/application.ts";
 import { workDir } from "../support/files.ts";
 import { sqlite } from "../support/sqlite.ts";

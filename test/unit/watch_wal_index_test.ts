@@ -1,5 +1,5 @@
 /**
- * Specification of reading SQLite's wal-index header (src/wal.ts `parseWalIndexHeader`, and
+ * Specification of reading SQLite's wal-index header (src/format/wal.ts `parseWalIndexHeader`, and
  * the `committed` bound of `readWalFile`). The `-shm` bytes are read by a child process:
  * this process holds a connection to the database, and opening and closing a descriptor of
  * its `-shm` here would drop that connection's locks (docs/sqlite-facts.md, fact 1).
@@ -13,8 +13,8 @@ import {
   readWalFile,
   walFrameHeaderSize,
   walHeaderSize,
-} from "../../src/wal.ts";
-import { openWalIndex } from "../../src/watch/wal_index.ts";
+} from "../../src/format/wal.ts";
+import { openWalIndex } from "../../src/format/wal_index.ts";
 
 async function shmBytes(path: string): Promise<Uint8Array> {
   const out = await new Deno.Command("head", { args: ["-c", "96", path] }).output();

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { databaseSettings, processSettings } from "../../settings.ts";
+import { databaseSettings, processSettings } from "../../support/settings.ts";
 import { out, printOutcome } from "../output.ts";
 
 /** Registers `explain` on `program`. */
@@ -21,7 +21,7 @@ Example:
   walsync explain --config /etc/walsync.yml`,
     )
     .action(async (options: { config: string; json?: boolean }) => {
-      const { explainConfig, loadConfig } = await import("../../config.ts");
+      const { explainConfig, loadConfig } = await import("../../service/config.ts");
       const explained = explainConfig(await loadConfig(options.config));
       printOutcome(
         options.json,

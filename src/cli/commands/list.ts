@@ -4,8 +4,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { formatBytes } from "../../progress.ts";
-import type { Storage } from "../../storage.ts";
+import { formatBytes } from "../../support/progress.ts";
+import type { Storage } from "../../storage/storage.ts";
 import { out, printOutcome } from "../output.ts";
 import { addBucketOptions, type BucketOptions, nameArg, storageFrom } from "../options.ts";
 
@@ -43,7 +43,7 @@ Examples:
 
 /** Every restorable point of `db`, one line each. */
 async function listPoints(storage: Storage, db: string, options: ListFlags): Promise<void> {
-  const { listRestorePoints } = await import("../../list.ts");
+  const { listRestorePoints } = await import("../../ops/list.ts");
   const points = await listRestorePoints(storage, nameArg(db), { checksums: options.checksums });
   const document = {
     ok: true,
@@ -76,7 +76,7 @@ async function listBackups(
   db: string | undefined,
   options: ListFlags,
 ): Promise<void> {
-  const { listDatabases } = await import("../../list.ts");
+  const { listDatabases } = await import("../../ops/list.ts");
   const databases = await listDatabases(storage, {
     checksums: options.checksums,
     db: db && nameArg(db),

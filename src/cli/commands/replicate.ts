@@ -4,7 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { stderrLogger } from "../../log.ts";
+import { stderrLogger } from "../../support/log.ts";
 import {
   addBucketOptions,
   type BucketOptions,
@@ -48,7 +48,7 @@ Examples:
 
 async function replicateCommand(db: string, options: ReplicateFlags): Promise<void> {
   const intervalMs = parseDuration("--interval", options.interval);
-  const { replicate } = await import("../../replicate.ts");
+  const { replicate } = await import("../../ops/replicate.ts");
   const storage = await storageFrom(options);
   const controller = new AbortController();
   const onSignal = () => controller.abort();

@@ -5,11 +5,11 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { openBucket } from "../../bucket.ts";
-import { usageError } from "../../errors.ts";
-import { formatBytes } from "../../progress.ts";
-import type { RestoreOptions, RestoreResult } from "../../restore.ts";
-import type { SkippedReplica } from "../../replicas.ts";
+import { openBucket } from "../../storage/bucket.ts";
+import { usageError } from "../../support/errors.ts";
+import { formatBytes } from "../../support/progress.ts";
+import type { RestoreOptions, RestoreResult } from "../../ops/restore.ts";
+import type { SkippedReplica } from "../../ops/replicas.ts";
 import { byteProgress, err, historyLine, out, printOutcome } from "../output.ts";
 import {
   addBucketOptions,
@@ -135,7 +135,7 @@ async function restore(
 
 /** The bucket of `--bucket` (checked to be reachable). */
 async function bucketSource(options: BucketOptions): Promise<RestoreSource> {
-  const { restoreDatabase } = await import("../../restore.ts");
+  const { restoreDatabase } = await import("../../ops/restore.ts");
   const storage = await storageFrom(options);
   return {
     restore: async (name, restoreOptions) => ({
@@ -148,7 +148,7 @@ async function bucketSource(options: BucketOptions): Promise<RestoreSource> {
 
 /** The replicas the config `file` lists for `name`, signed with its signing key. */
 async function replicaSource(file: string, name: string): Promise<RestoreSource> {
-  const { restoreFromReplicas } = await import("../../replicas.ts");
+  const { restoreFromReplicas } = await import("../../ops/replicas.ts");
   const { signingKeyFrom } = await import("../../history/sign.ts");
   const { config, entry } = await configEntry(file, name);
   const replicas = await Promise.all(entry.replicas.map((r) => openBucket(r.bucket, r.s3)));

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { formatBytes } from "../../progress.ts";
+import { formatBytes } from "../../support/progress.ts";
 import { byteProgress, out, printOutcome } from "../output.ts";
 import { addBucketOptions, type BucketOptions, dbName, nameArg, storageFrom } from "../options.ts";
 
@@ -33,7 +33,7 @@ Examples:
 }
 
 async function snapshot(dbPath: string, options: SnapshotFlags): Promise<void> {
-  const { takeSnapshot } = await import("../../snapshot.ts");
+  const { takeSnapshot } = await import("../../ops/snapshot.ts");
   const storage = await storageFrom(options);
   const bar = byteProgress("Uploading snapshot", options.json);
   try {

@@ -4,8 +4,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { ExitCode } from "../../errors.ts";
-import type { DatabaseStatus } from "../../status.ts";
+import { ExitCode } from "../../support/errors.ts";
+import type { DatabaseStatus } from "../../ops/status.ts";
 import { out, printOutcome } from "../output.ts";
 import {
   addBucketOptions,
@@ -52,7 +52,7 @@ Examples:
 }
 
 async function status(db: string | undefined, options: StatusFlags, setExit: SetExit) {
-  const { bucketStatus } = await import("../../status.ts");
+  const { bucketStatus } = await import("../../ops/status.ts");
   const name = db !== undefined
     ? nameArg(db)
     : options.db !== undefined

@@ -5,12 +5,12 @@
  * @module
  */
 import type { Command } from "commander";
-import { openBucket } from "../../bucket.ts";
-import { ExitCode, usageError } from "../../errors.ts";
+import { openBucket } from "../../storage/bucket.ts";
+import { ExitCode, usageError } from "../../support/errors.ts";
 import type { SigningKey } from "../../history/sign.ts";
-import { formatBytes } from "../../progress.ts";
-import type { Storage } from "../../storage.ts";
-import type { VerifyReport } from "../../verify.ts";
+import { formatBytes } from "../../support/progress.ts";
+import type { Storage } from "../../storage/storage.ts";
+import type { VerifyReport } from "../../ops/verify.ts";
 import { byteProgress, historyLine, out, printJson } from "../output.ts";
 import {
   addBucketOptions,
@@ -109,8 +109,8 @@ async function verifyOne(
   options: VerifyFlags,
   signing?: SigningKey,
 ): Promise<VerifyOutcome> {
-  const { verifyDatabase } = await import("../../verify.ts");
-  const { runDrill } = await import("../../drill.ts");
+  const { verifyDatabase } = await import("../../ops/verify.ts");
+  const { runDrill } = await import("../../ops/drill.ts");
   const bar = byteProgress("Verifying", options.json);
   try {
     const report = await verifyDatabase(storage, name, { onBytes: bar.onBytes, signing });

@@ -4,8 +4,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { ExitCode } from "../../errors.ts";
-import { type Logger, stderrLogger } from "../../log.ts";
+import { ExitCode } from "../../support/errors.ts";
+import { type Logger, stderrLogger } from "../../support/log.ts";
 import { addBucketOptions, type SetExit } from "../options.ts";
 import { addSettingFlags, watchConfig, type WatchFlags } from "../watch_config.ts";
 
@@ -37,7 +37,7 @@ Examples:
       options,
       (key) => command.getOptionValueSource(key) === "cli",
     );
-    const { runService } = await import("../../service.ts");
+    const { runService } = await import("../../service/service.ts");
     const logger = stderrLogger(options.jsonLogs ?? false);
     await untilStopped(logger, async (signal) => {
       // Exit 1 when the last commits could not be shipped, so a service manager can tell.

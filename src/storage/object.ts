@@ -7,7 +7,7 @@
  * the metadata at the end, together with the byte count.
  * @module
  */
-import { integrityError } from "./errors.ts";
+import { integrityError } from "../support/errors.ts";
 import {
   type ByteSource,
   bytesStream,
@@ -17,8 +17,8 @@ import {
   hashSource,
   sha256Hex,
   sourceStream,
-} from "./hash.ts";
-import { formatVersion, meta } from "./layout.ts";
+} from "../support/hash.ts";
+import { formatVersion, meta } from "../format/layout.ts";
 import type { Metadata, ObjectInfo, Storage } from "./storage.ts";
 import { multipartThreshold, partChecksummer, partSizeFor } from "./transfer/parts.ts";
 
@@ -65,7 +65,7 @@ export async function putFileObject(
   }
   // A large body gets its CRC32s (whole and per part) in the same pass as its SHA256: the
   // server checks the upload against them, so the upload itself hashes nothing
-  // (src/transfer/parts.ts).
+  // (src/storage/transfer/parts.ts).
   const statSize = (await Deno.stat(path)).size;
   const parts = statSize > multipartThreshold ? partChecksummer(partSizeFor(statSize)) : undefined;
   const { sha256, size } = await hashFile(path, undefined, parts?.update);

@@ -2,7 +2,7 @@
  * Streaming SHA256: every byte Walsync writes or reads passes through one of these.
  *
  * `node:crypto` is used because Web Crypto has no incremental digest; see
- * `../shared/SQLITE-FACTS.md` (fact 4) for the measured throughput.
+ * `docs/sqlite-facts.md` (fact 4) for the measured throughput.
  * @module
  */
 import { createHash, type Hash } from "node:crypto";

@@ -7,11 +7,11 @@
  * their checks, or that cannot be reached, is skipped with a note and the next one is tried.
  * @module
  */
-import { type DatabaseCatalog, maxTxid } from "./catalog.ts";
-import { readHistory } from "./history/read.ts";
-import { WalsyncError } from "./errors.ts";
+import { type DatabaseCatalog, maxTxid } from "../history/catalog.ts";
+import { readHistory } from "../history/read.ts";
+import { WalsyncError } from "../support/errors.ts";
 import { restoreDatabase, type RestoreOptions, type RestoreResult } from "./restore.ts";
-import type { Storage } from "./storage.ts";
+import type { Storage } from "../storage/storage.ts";
 
 /** A replica that was passed over, and why. */
 export interface SkippedReplica {

@@ -7,7 +7,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { WalsyncError } from "./errors.ts";
+import { WalsyncError } from "../support/errors.ts";
 
 /** The 16 bytes every SQLite database file starts with. */
 export const sqliteMagic = new TextEncoder().encode("SQLite format 3\0");

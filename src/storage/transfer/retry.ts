@@ -4,8 +4,8 @@
  * reports for a restore or a snapshot (`retries`).
  * @module
  */
-import { WalsyncError } from "../errors.ts";
-import { type Logger, stderrLogger } from "../log.ts";
+import { WalsyncError } from "../../support/errors.ts";
+import { type Logger, stderrLogger } from "../../support/log.ts";
 
 /** Attempts for one object (the first one included) before its damage counts as lasting. */
 export const transferAttempts = 3;

@@ -7,9 +7,9 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { syncDirectory } from "./durable.ts";
-import { integrityError, WalsyncError } from "./errors.ts";
-import { bytesStream, hashingStream, sha256Hex } from "./hash.ts";
+import { syncDirectory } from "../support/durable.ts";
+import { integrityError, WalsyncError } from "../support/errors.ts";
+import { bytesStream, hashingStream, sha256Hex } from "../support/hash.ts";
 import type {
   BodySource,
   ConditionalWrite,

@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { integrityError, WalsyncError } from "../errors.ts";
+import { integrityError, WalsyncError } from "../../support/errors.ts";
 import { openPromised, promisedIntegrity } from "../object.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
 import { createOffThreadHash, type OffThreadHash } from "./offthread_hash.ts";

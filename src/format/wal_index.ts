@@ -8,8 +8,8 @@
  * database, closed after the last one's SQLite connections.
  * @module
  */
-import { holdFile } from "../held_file.ts";
-import { parseWalIndexHeader, type WalIndexHeader, walIndexHeaderSize } from "../wal.ts";
+import { holdFile } from "../support/held_file.ts";
+import { parseWalIndexHeader, type WalIndexHeader, walIndexHeaderSize } from "./wal.ts";
 
 /** How many times a torn read (a writer updating the header) is retried at once. */
 const tornReadRetries = 20;

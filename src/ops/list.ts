@@ -2,11 +2,16 @@
  * List: what databases a bucket holds, each with its newest snapshot and how far its WAL reaches.
  * @module
  */
-import { type DatabaseCatalog, lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
-import { WalsyncError } from "./errors.ts";
-import { readHistory } from "./history/read.ts";
-import { meta } from "./layout.ts";
-import type { Storage } from "./storage.ts";
+import {
+  type DatabaseCatalog,
+  lastKnownTxid,
+  readAllCatalogs,
+  readCatalog,
+} from "../history/catalog.ts";
+import { WalsyncError } from "../support/errors.ts";
+import { readHistory } from "../history/read.ts";
+import { meta } from "../format/layout.ts";
+import type { Storage } from "../storage/storage.ts";
 
 /** One backed-up database. */
 export interface ListedDatabase {

@@ -17,8 +17,8 @@
 import { DatabaseSync } from "node:sqlite";
 import { databaseError } from "./database.ts";
 import { parseWalHeader, walFrameHeaderSize, walHeaderSize, type WalIndexHeader } from "./wal.ts";
-import { type HeldFile, holdFile } from "./held_file.ts";
-import { openWalIndex, type WalIndex } from "./watch/wal_index.ts";
+import { type HeldFile, holdFile } from "../support/held_file.ts";
+import { openWalIndex, type WalIndex } from "./wal_index.ts";
 
 /** A consistent image of a database, readable at any offset until it is closed. */
 export interface SnapshotImage {

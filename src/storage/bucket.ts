@@ -6,9 +6,9 @@
  * @module
  */
 import { resolve } from "node:path";
-import { usageError } from "./errors.ts";
+import { usageError } from "../support/errors.ts";
 import type { Storage } from "./storage.ts";
-import { fileStorage } from "./storage_file.ts";
+import { fileStorage } from "./file.ts";
 
 /** Settings for S3 that do not come from the bucket string. */
 export interface S3Settings {
@@ -76,6 +76,6 @@ export function parseBucket(value: string): BucketSpec {
 export async function openBucket(value: string, settings: S3Settings = {}): Promise<Storage> {
   const spec = parseBucket(value);
   if (spec.kind === "file") return fileStorage(spec.dir);
-  const { s3Storage } = await import("./storage_s3.ts");
+  const { s3Storage } = await import("./s3.ts");
   return s3Storage({ bucket: spec.bucket, prefix: spec.prefix, ...settings });
 }

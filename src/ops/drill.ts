@@ -5,10 +5,10 @@
  * @module
  */
 import { join } from "node:path";
-import { WalsyncError } from "./errors.ts";
+import { WalsyncError } from "../support/errors.ts";
 import { restoreDatabase } from "./restore.ts";
-import type { SigningKey } from "./history/sign.ts";
-import type { Storage } from "./storage.ts";
+import type { SigningKey } from "../history/sign.ts";
+import type { Storage } from "../storage/storage.ts";
 
 /** The outcome of one drill. */
 export interface DrillResult {

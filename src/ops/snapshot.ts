@@ -10,16 +10,22 @@
  */
 import { basename, join } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
-import { checkSourceDatabase, databaseError, readDatabaseHeader } from "./database.ts";
-import { usageError } from "./errors.ts";
-import { createHistoryWriter } from "./history/writer.ts";
-import { invalidNameMessage, isValidDbName, meta, newGenerationId, snapshotKey } from "./layout.ts";
-import { type ByteSource, fileSource } from "./hash.ts";
-import { putSourceObject } from "./object.ts";
-import { ImageUnavailable, openSnapshotImage } from "./snapshot_image.ts";
-import { checkFreeSpace } from "./transfer/disk.ts";
-import type { Storage } from "./storage.ts";
-import { retriesSoFar } from "./transfer/retry.ts";
+import { checkSourceDatabase, databaseError, readDatabaseHeader } from "../format/database.ts";
+import { usageError } from "../support/errors.ts";
+import { createHistoryWriter } from "../history/writer.ts";
+import {
+  invalidNameMessage,
+  isValidDbName,
+  meta,
+  newGenerationId,
+  snapshotKey,
+} from "../format/layout.ts";
+import { type ByteSource, fileSource } from "../support/hash.ts";
+import { putSourceObject } from "../storage/object.ts";
+import { ImageUnavailable, openSnapshotImage } from "../format/snapshot_image.ts";
+import { checkFreeSpace } from "../storage/transfer/disk.ts";
+import type { Storage } from "../storage/storage.ts";
+import { retriesSoFar } from "../storage/transfer/retry.ts";
 
 /** What a snapshot wrote. */
 export interface SnapshotResult {

@@ -21,10 +21,10 @@
  */
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { type Document, isMap, isSeq, LineCounter, parseDocument } from "yaml";
-import { parseBucket, type S3Settings } from "./bucket.ts";
-import { usageError, WalsyncError } from "./errors.ts";
-import { invalidNameMessage, isValidDbName } from "./layout.ts";
-import { registerSecret } from "./redact.ts";
+import { parseBucket, type S3Settings } from "../storage/bucket.ts";
+import { usageError, WalsyncError } from "../support/errors.ts";
+import { invalidNameMessage, isValidDbName } from "../format/layout.ts";
+import { registerSecret } from "../support/redact.ts";
 import {
   type DatabaseSettingKey,
   databaseSettings,
@@ -34,9 +34,9 @@ import {
   type Setting,
   settingDefaults,
   type SettingKey,
-} from "./settings.ts";
+} from "../support/settings.ts";
 
-export { durationMs, formatDuration } from "./duration.ts";
+export { durationMs, formatDuration } from "../support/duration.ts";
 
 /** One place a database is replicated to. */
 export interface ReplicaConfig {

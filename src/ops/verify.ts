@@ -4,17 +4,17 @@
  * not just the first.
  * @module
  */
-import { type DatabaseCatalog, readCatalog } from "./catalog.ts";
-import { parseDatabaseHeader } from "./database.ts";
-import { WalsyncError } from "./errors.ts";
-import { readHistory } from "./history/read.ts";
-import { checkObjectSignature, type SigningKey } from "./history/sign.ts";
-import { meta } from "./layout.ts";
-import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "./segment.ts";
-import type { Storage } from "./storage.ts";
-import { downloadVerified } from "./transfer/download.ts";
-import { retriesSoFar } from "./transfer/retry.ts";
-import { verifySegment, WalFormatError } from "./wal.ts";
+import { type DatabaseCatalog, readCatalog } from "../history/catalog.ts";
+import { parseDatabaseHeader } from "../format/database.ts";
+import { WalsyncError } from "../support/errors.ts";
+import { readHistory } from "../history/read.ts";
+import { checkObjectSignature, type SigningKey } from "../history/sign.ts";
+import { meta } from "../format/layout.ts";
+import { decodeSegment, parseSegmentMetadata, segmentBodyOf } from "../history/segment.ts";
+import type { Storage } from "../storage/storage.ts";
+import { downloadVerified } from "../storage/transfer/download.ts";
+import { retriesSoFar } from "../storage/transfer/retry.ts";
+import { verifySegment, WalFormatError } from "../format/wal.ts";
 
 /** One object that failed. */
 export interface VerifyFailure {

@@ -3,12 +3,12 @@
  * once the generation that takes over as the window's base has a snapshot that verifies.
  * @module
  */
-import type { DatabaseCatalog, Generation } from "./catalog.ts";
-import { readHistory } from "./history/read.ts";
-import type { SigningKey } from "./history/sign.ts";
-import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
-import { readObject } from "./object.ts";
-import type { Storage } from "./storage.ts";
+import type { DatabaseCatalog, Generation } from "../history/catalog.ts";
+import { readHistory } from "../history/read.ts";
+import type { SigningKey } from "../history/sign.ts";
+import { createHistoryWriter, type HistoryWriter } from "../history/writer.ts";
+import { readObject } from "../storage/object.ts";
+import type { Storage } from "../storage/storage.ts";
 
 /** What retention would keep and delete. */
 export interface RetentionPlan {

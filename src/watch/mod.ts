@@ -4,11 +4,11 @@
  * `src/watch/` (see `watcher.ts` for how they fit); this module is their public face.
  * @module
  */
-export { createWatcher } from "./watch/watcher.ts";
-export { createLimiter, type Limiter, withProcessLock } from "./watch/locks.ts";
+export { createWatcher } from "./watcher.ts";
+export { createLimiter, type Limiter, withProcessLock } from "./locks.ts";
 export {
   type DatabaseWatcher,
   watchDefaults,
   type WatchOptions,
   type WatchStatus,
-} from "./watch/types.ts";
+} from "./types.ts";

@@ -10,32 +10,32 @@ import {
   type DatabaseCatalog,
   type Generation,
   lastKnownTxid,
-} from "./catalog.ts";
-import { integrityCheck, parseDatabaseHeader } from "./database.ts";
-import { syncDirectory } from "./durable.ts";
-import { integrityError, usageError, WalsyncError } from "./errors.ts";
-import { type History, readHistory } from "./history/read.ts";
-import { checkObjectSignature, type SigningKey } from "./history/sign.ts";
-import { meta } from "./layout.ts";
-import { readAllVerified, readObject, type VerifiedRead } from "./object.ts";
-import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
-import { downloadVerified } from "./transfer/download.ts";
+} from "../history/catalog.ts";
+import { integrityCheck, parseDatabaseHeader } from "../format/database.ts";
+import { syncDirectory } from "../support/durable.ts";
+import { integrityError, usageError, WalsyncError } from "../support/errors.ts";
+import { type History, readHistory } from "../history/read.ts";
+import { checkObjectSignature, type SigningKey } from "../history/sign.ts";
+import { meta } from "../format/layout.ts";
+import { readAllVerified, readObject, type VerifiedRead } from "../storage/object.ts";
+import { checkFreeSpace, diskFullError, isDiskFull } from "../storage/transfer/disk.ts";
+import { downloadVerified } from "../storage/transfer/download.ts";
 import {
   backoff,
   reportRetry,
   retriesSoFar,
   retryReason,
   transferAttempts,
-} from "./transfer/retry.ts";
+} from "../storage/transfer/retry.ts";
 import {
   decodeSegment,
   parseSegmentMetadata,
   type SegmentBody,
   segmentBodyOf,
   type SegmentMeta,
-} from "./segment.ts";
-import type { Storage } from "./storage.ts";
-import { createFrameApplier, WalFormatError } from "./wal.ts";
+} from "../history/segment.ts";
+import type { Storage } from "../storage/storage.ts";
+import { createFrameApplier, WalFormatError } from "../format/wal.ts";
 
 /** Which state to restore; the latest when both are absent. */
 export interface RestoreTarget {

@@ -5,8 +5,8 @@
  * @module
  */
 import { statfs } from "node:fs/promises";
-import { WalsyncError } from "../errors.ts";
-import { formatBytes } from "../progress.ts";
+import { WalsyncError } from "../../support/errors.ts";
+import { formatBytes } from "../../support/progress.ts";
 
 /** Bytes an unprivileged writer can still use in the file system holding `dir`, or null if unknown. */
 export async function freeBytes(dir: string): Promise<number | null> {

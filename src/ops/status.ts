@@ -4,13 +4,18 @@
  * reading every object like `verify`.
  * @module
  */
-import { type DatabaseCatalog, lastKnownTxid, readAllCatalogs, readCatalog } from "./catalog.ts";
-import { WalsyncError } from "./errors.ts";
-import { readHistory } from "./history/read.ts";
-import type { Storage } from "./storage.ts";
+import {
+  type DatabaseCatalog,
+  lastKnownTxid,
+  readAllCatalogs,
+  readCatalog,
+} from "../history/catalog.ts";
+import { WalsyncError } from "../support/errors.ts";
+import { readHistory } from "../history/read.ts";
+import type { Storage } from "../storage/storage.ts";
 import { verifyDatabase } from "./verify.ts";
 import { type LagKnown, localLag } from "./status_local.ts";
-import type { Head } from "./history/head.ts";
+import type { Head } from "../history/head.ts";
 
 /** The status of one database's backup. */
 export interface DatabaseStatus {

@@ -18,7 +18,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { createHash, type Hash } from "node:crypto";
-import type { WalsyncError } from "../errors.ts";
+import type { WalsyncError } from "../../support/errors.ts";
 import type { BodySource, PutOptions } from "../storage.ts";
 import { type PartDigests, partSizeFor } from "./parts.ts";
 import { backoff, reportRetry, transferAttempts } from "./retry.ts";

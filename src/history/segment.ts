@@ -5,10 +5,10 @@
  * @module
  */
 import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
-import { integrityError } from "./errors.ts";
-import { meta, type SegmentEncoding } from "./layout.ts";
-import type { Metadata } from "./storage.ts";
-import { type SegmentInfo, walFrameHeaderSize } from "./wal.ts";
+import { integrityError } from "../support/errors.ts";
+import { meta, type SegmentEncoding } from "../format/layout.ts";
+import type { Metadata } from "../storage/storage.ts";
+import { type SegmentInfo, walFrameHeaderSize } from "../format/wal.ts";
 
 /** Everything a segment's metadata records. */
 export interface SegmentMeta extends SegmentInfo {

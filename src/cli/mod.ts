@@ -3,5 +3,5 @@
  * command in `cli/commands/`). This module is its public face for `main.ts` and the tests.
  * @module
  */
-export { reportError, runCli, version } from "./cli/program.ts";
-export { isInteractive, parseDuration, parseTarget } from "./cli/options.ts";
+export { reportError, runCli, version } from "./program.ts";
+export { isInteractive, parseDuration, parseTarget } from "./options.ts";

@@ -13,11 +13,11 @@
  * ```
  * @module
  */
-import { usageError } from "./errors.ts";
-import type { Head } from "./history/head.ts";
-import { parseSegmentMetadata } from "./segment.ts";
-import type { Storage } from "./storage.ts";
-import { parseWalIndexHeader, type WalIndexHeader, walIndexHeaderSize } from "./wal.ts";
+import { usageError } from "../support/errors.ts";
+import type { Head } from "../history/head.ts";
+import { parseSegmentMetadata } from "../history/segment.ts";
+import type { Storage } from "../storage/storage.ts";
+import { parseWalIndexHeader, type WalIndexHeader, walIndexHeaderSize } from "../format/wal.ts";
 
 /** How sure a lag figure is. */
 export type LagKnown = "exact" | "at-least" | "unknown";

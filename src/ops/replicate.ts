@@ -7,12 +7,12 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
-import { readHistory } from "./history/read.ts";
-import { integrityCheck } from "./database.ts";
-import { integrityError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { readHistory } from "../history/read.ts";
+import { integrityCheck } from "../format/database.ts";
+import { integrityError } from "../support/errors.ts";
+import type { Logger } from "../support/log.ts";
 import { applySegment, planRestore, restoreDatabase } from "./restore.ts";
-import type { Storage } from "./storage.ts";
+import type { Storage } from "../storage/storage.ts";
 
 /** Where the shadow copy stands. */
 interface ShadowState {

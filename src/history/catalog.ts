@@ -2,15 +2,15 @@
  * What a bucket holds for each database, read from object keys alone (one LIST, no GETs).
  * @module
  */
-import { integrityError } from "./errors.ts";
+import { integrityError } from "../support/errors.ts";
 import {
   dbPrefix,
   generationTime,
   hasOutOfRangeTxid,
   maxTxid as txidLimit,
   parseKey,
-} from "./layout.ts";
-import type { ObjectInfo, Storage } from "./storage.ts";
+} from "../format/layout.ts";
+import type { ObjectInfo, Storage } from "../storage/storage.ts";
 
 /** One object of a generation, as listed. */
 export interface CatalogObject {

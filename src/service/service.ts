@@ -4,17 +4,17 @@
  * replica that fails never holds the others up.
  * @module
  */
-import { openBucket } from "./bucket.ts";
-import { WalsyncError } from "./errors.ts";
+import { openBucket } from "../storage/bucket.ts";
+import { WalsyncError } from "../support/errors.ts";
 import type { DatabaseConfig, ReplicaConfig, WalsyncConfig } from "./config.ts";
-import type { DrillResult } from "./drill.ts";
-import { type SigningKey, signingKeyFrom } from "./history/sign.ts";
-import { type Logger, withFields } from "./log.ts";
-import { type Metric, type MetricsServer, serveMetrics } from "./metrics.ts";
-import { setRetryLogger } from "./transfer/retry.ts";
-import type { Storage } from "./storage.ts";
-import { createHistoryWriter, type HistoryWriter } from "./history/writer.ts";
-import { createLimiter, createWatcher, type DatabaseWatcher } from "./watch.ts";
+import type { DrillResult } from "../ops/drill.ts";
+import { type SigningKey, signingKeyFrom } from "../history/sign.ts";
+import { type Logger, withFields } from "../support/log.ts";
+import { type Metric, type MetricsServer, serveMetrics } from "../support/metrics.ts";
+import { setRetryLogger } from "../storage/transfer/retry.ts";
+import type { Storage } from "../storage/storage.ts";
+import { createHistoryWriter, type HistoryWriter } from "../history/writer.ts";
+import { createLimiter, createWatcher, type DatabaseWatcher } from "../watch/mod.ts";
 
 /** How often retention runs for each database and replica. */
 const retentionEveryMs = 3_600_000;
@@ -307,7 +307,7 @@ async function retentionLoop(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  const { applyRetention } = await import("./retention.ts");
+  const { applyRetention } = await import("../ops/retention.ts");
   await sleep(Math.min(retentionEveryMs, Math.max(db.syncIntervalMs * 5, 5_000)), signal);
   while (!signal.aborted && job.watcher.status().running !== false) {
     try {
@@ -346,7 +346,7 @@ async function drillLoop(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  const { runDrill } = await import("./drill.ts");
+  const { runDrill } = await import("../ops/drill.ts");
   await sleep(db.drillIntervalMs, signal);
   while (!signal.aborted && job.watcher.status().running !== false) {
     const result = await runDrill(job.storage, db.name, signing);

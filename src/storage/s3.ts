@@ -19,8 +19,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
-import { integrityError, WalsyncError } from "./errors.ts";
-import { hashingStream, sha256Hex } from "./hash.ts";
+import { integrityError, WalsyncError } from "../support/errors.ts";
+import { hashingStream, sha256Hex } from "../support/hash.ts";
 import type {
   BodySource,
   ConditionalWrite,
@@ -692,7 +692,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
 
   /**
    * Multipart upload in 16 MiB parts, 4 in flight, each part checked by the server and sent
-   * again when it arrives damaged (src/transfer/multipart.ts): memory stays bounded.
+   * again when it arrives damaged (src/storage/transfer/multipart.ts): memory stays bounded.
    */
   function putMultipart(
     key: string,
