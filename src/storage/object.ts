@@ -199,6 +199,13 @@ export async function openPromised(
 /**
  * Opens an object for reading with its digest and size checked as it streams. The stream
  * itself errors early when more bytes arrive than the metadata promised.
+ *
+ * @example
+ * ```ts
+ * const read = await readObject(storage, key);
+ * for await (const chunk of read.body) await file.write(chunk);
+ * const { sha256, size } = read.finish(); // integrity error (exit 5) on a mismatch
+ * ```
  */
 export async function readObject(
   storage: Storage,

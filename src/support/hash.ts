@@ -99,6 +99,11 @@ export function fileStream(
 /**
  * SHA256 and size of a file: two reads in flight into a ring of reused buffers. `onChunk`
  * sees every chunk in order, in the same pass (for per-part checksums, say).
+ *
+ * @example
+ * ```ts
+ * const { sha256, size } = await hashFile("/tmp/app.db", (done) => bar.update(done));
+ * ```
  */
 export async function hashFile(
   path: string,

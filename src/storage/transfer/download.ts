@@ -98,6 +98,18 @@ class BodyFailure extends Error {
  * Downloads `key` into `sink`, checking its size and SHA256 against its metadata, retrying
  * damaged bodies and resuming dropped connections. Throws an integrity error (exit 5) when the
  * object stays damaged; `sink` then holds an unspecified prefix (write only to scratch files).
+ *
+ * @example
+ * ```ts
+ * const got = await downloadVerified(storage, key, {
+ *   write: (bytes) => writeAll(file, bytes),
+ *   reset: async () => {
+ *     await file.truncate(0);
+ *     await file.seek(0, Deno.SeekMode.Start);
+ *   },
+ * });
+ * console.log(got.sha256, got.size, got.retries);
+ * ```
  */
 export async function downloadVerified(
   storage: Storage,
