@@ -19,6 +19,7 @@ import type {
   Storage,
   TaggedObject,
 } from "./storage.ts";
+import { checkFreeSpace, diskFullError, isDiskFull } from "./transfer/disk.ts";
 import type { RangeSource } from "./transfer/download.ts";
 
 const metaSuffix = ".meta.json";
@@ -165,8 +166,17 @@ export function fileStorage(root: string): Storage & RangeSource {
 
     async put(key: string, body: BodySource, options: PutOptions): Promise<void> {
       const path = pathOf(key);
+      await Deno.mkdir(dirname(path), { recursive: true });
+      // The bucket's disk is the storage here: a full one is a storage error naming the space.
+      await checkFreeSpace(dirname(path), options.size, `object ${key}`, "storage");
       const hashing = hashingStream();
-      const tempObject = await writeTemp(path, body().pipeThrough(hashing.stream));
+      let tempObject: string;
+      try {
+        tempObject = await writeTemp(path, body().pipeThrough(hashing.stream));
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+        throw await diskFullError(dirname(path), options.size, `upload of ${key}`, "storage");
+      }
       let tempMeta: string | undefined;
       try {
         if (hashing.digest() !== options.sha256 || hashing.bytes() !== options.size) {
@@ -190,7 +200,8 @@ export function fileStorage(root: string): Storage & RangeSource {
       } catch (err) {
         await Deno.remove(tempObject).catch(() => {});
         if (tempMeta) await Deno.remove(tempMeta).catch(() => {});
-        throw err;
+        if (!isDiskFull(err)) throw err;
+        throw await diskFullError(dirname(path), options.size, `upload of ${key}`, "storage");
       }
     },
 

@@ -285,6 +285,17 @@ proxiedTest(
   },
 );
 
+/** Every file under `dir`, as paths relative to it. */
+async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) found.push(...await filesUnder(dir, path));
+    else found.push(path);
+  }
+  return found.sort();
+}
+
 /** Mounts a tmpfs of `mib` MiB at a new directory, or returns why it cannot. */
 async function smallDisk(mib: number): Promise<{ dir: string; unmount(): Promise<void> } | string> {
   if (Deno.build.os !== "linux") return "tmpfs needs Linux";
@@ -383,6 +394,32 @@ Deno.test(
         assert.doesNotMatch(r.stderr, /internal error/);
         assert.deepEqual(await filesIn(disk.dir), ["filler"], "no partial or temporary file left");
       });
+    } finally {
+      await disk.unmount();
+    }
+  },
+);
+
+Deno.test(
+  "file: a snapshot into a bucket on a disk too small for it is refused with the numbers, exit 3, no object or temporary file left",
+  async () => {
+    const disk = await smallDisk(2);
+    if (typeof disk === "string") {
+      console.log(`skipped: ${disk}`);
+      return;
+    }
+    try {
+      const db = await database(await workDir(), "app.db", 6);
+      const r = await walsync(["snapshot", db, "--bucket", `file://${disk.dir}/b`]);
+      assert.equal(r.code, 3, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /not enough free space/);
+      assert.ok(lines[0].includes(disk.dir), lines[0]);
+      assert.match(lines[0], /needs [\d.]+ MiB \(\d+ bytes\), [\d.]+ [KM]iB \(\d+ bytes\) free/);
+      assert.doesNotMatch(r.stderr, /internal error/);
+      const left = (await filesUnder(disk.dir)).filter((f) => !/\/lease/.test(f));
+      assert.deepEqual(left, [], "no object, metadata or temporary file");
     } finally {
       await disk.unmount();
     }

@@ -5,7 +5,7 @@
  * @module
  */
 import { statfs } from "node:fs/promises";
-import { WalsyncError } from "../../support/errors.ts";
+import { type ErrorKind, WalsyncError } from "../../support/errors.ts";
 import { formatBytes } from "../../support/progress.ts";
 
 /** Bytes an unprivileged writer can still use in the file system holding `dir`, or null if unknown. */
@@ -26,16 +26,21 @@ function describe(needed: number, free: number | null): string {
 }
 
 /**
- * Throws a `failure` error (exit 1) with the numbers when `dir` has less than `needed` bytes
- * free; does nothing when the free space cannot be read.
+ * Throws an error of `kind` (default `failure`, exit 1) with the numbers when `dir` has less
+ * than `needed` bytes free; does nothing when the free space cannot be read.
  * @example
  * await checkFreeSpace("/var/lib/app", 1 << 30, "restore");
  */
-export async function checkFreeSpace(dir: string, needed: number, what: string): Promise<void> {
+export async function checkFreeSpace(
+  dir: string,
+  needed: number,
+  what: string,
+  kind: ErrorKind = "failure",
+): Promise<void> {
   const free = await freeBytes(dir);
   if (free === null || free >= needed) return;
   throw new WalsyncError(
-    "failure",
+    kind,
     `not enough free space for the ${what} in ${dir}: it ${
       describe(needed, free)
     }; free up space there or write somewhere else`,
@@ -55,10 +60,11 @@ export async function diskFullError(
   dir: string,
   needed: number,
   what: string,
+  kind: ErrorKind = "failure",
 ): Promise<WalsyncError> {
   const free = await freeBytes(dir);
   return new WalsyncError(
-    "failure",
+    kind,
     `${dir} ran out of space during the ${what} (it ${
       describe(needed, free)
     } now; nothing was kept); free up space there or write somewhere else`,
