@@ -3,9 +3,28 @@
  * @module
  */
 
-/** A temporary working directory. */
+/** The directory every working directory of this test process goes in; removed at exit. */
+let parent: string | undefined;
+
+function testRoot(): string {
+  if (parent) return parent;
+  const root = Deno.makeTempDirSync({ prefix: "walsync-tests-" });
+  // A run leaves hundreds of megabytes of databases behind otherwise, and a machine that runs
+  // the suite often fills its disk. WALSYNC_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+  if (Deno.env.get("WALSYNC_KEEP_TEST_DIRS") !== "1") {
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(root, { recursive: true });
+      } catch { /* a subprocess may still hold a file; the rest is gone */ }
+    });
+  }
+  parent = root;
+  return root;
+}
+
+/** A temporary working directory, removed when the test process exits. */
 export function workDir(): Promise<string> {
-  return Deno.makeTempDir({ prefix: "walsync-test-" });
+  return Deno.makeTempDir({ dir: testRoot(), prefix: "walsync-test-" });
 }
 
 /** Files in a directory (names only). */
