@@ -11,11 +11,9 @@
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from "@aws-sdk/client-s3";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
@@ -31,14 +29,7 @@ import type {
   TaggedObject,
 } from "./storage.ts";
 import { type RangeSource, ResumableError } from "./transfer/download.ts";
-import {
-  fetchEnabled,
-  type FetchTarget,
-  objectUrl,
-  putAgents,
-  readRangeInto,
-  signedPut,
-} from "./transfer/s3_fetch.ts";
+import { fetchEnabled, objectUrl, readRangeInto, signedPut } from "./transfer/s3_fetch.ts";
 import { type MultipartTarget, uploadMultipart } from "./transfer/multipart.ts";
 import { multipartThreshold } from "./transfer/parts.ts";
 import { streamedPut, streamedPutMax } from "./transfer/streamed_put.ts";
@@ -51,28 +42,18 @@ import {
   networkCode,
   networkReasons,
   retryReasonOf,
-  type SdkErrorLike,
   toStorageError,
 } from "./s3_errors.ts";
 import { guardedBody, type Mismatch, readChecked, settle } from "./s3_body_guard.ts";
+import {
+  checkBucket,
+  closeS3Bucket,
+  errorContext,
+  openS3Bucket,
+  type S3StorageOptions,
+} from "./s3_client.ts";
 
-/** Options for {@link s3Storage}. */
-export interface S3StorageOptions {
-  /** Bucket name. */
-  bucket: string;
-  /** Key prefix inside the bucket, without leading or trailing slash; may be empty. */
-  prefix: string;
-  /** Custom endpoint URL; falls back to `AWS_ENDPOINT_URL_S3`. */
-  endpoint?: string;
-  /** Region; falls back to `AWS_REGION`, then `us-east-1`. */
-  region?: string;
-  /** Static credentials (from a config file); the SDK's default chain when absent. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Server-side encryption asked of S3 for every object written. */
-  sse?: "AES256" | "aws:kms";
-  /** KMS key id for `sse: "aws:kms"`; the bucket's default key when absent. */
-  sseKmsKeyId?: string;
-}
+export type { S3StorageOptions } from "./s3_client.ts";
 
 const MiB = 1024 * 1024;
 /** Bodies up to this size go up in one PUT; larger ones use multipart. */
@@ -83,37 +64,8 @@ export const singlePutLimit = multipartThreshold;
  */
 export const bufferedPutLimit = 1 * MiB;
 const queueSize = 4;
-const maxSockets = 16;
-// A connect timeout of 2 s over 5 attempts keeps an unreachable endpoint to about 10 s.
-const connectionTimeoutMs = 2_000;
-const maxAttempts = 5;
-// Guards against a server that accepts a connection and then goes silent. Generous because
-// a reader applying backpressure (a slow disk during restore) also leaves the socket idle.
-const socketTimeoutMs = 300_000;
 // The SDK never retries a streamed body (it cannot rewind it); put() reopens the body itself.
 const putAttempts = 3;
-
-// The SDK logs some warnings to the console when given no logger; Walsync owns its output.
-const silentLogger = {
-  trace(): void {},
-  debug(): void {},
-  info(): void {},
-  warn(): void {},
-  error(): void {},
-};
-
-/** Where the storage is, for messages: the endpoint without any `user:pass@`, or AWS. */
-function describeEndpoint(endpoint: string | undefined, region: string): string {
-  if (endpoint === undefined) return `AWS S3 (${region})`;
-  try {
-    const url = new URL(endpoint);
-    url.username = "";
-    url.password = "";
-    return url.toString().replace(/\/$/, "");
-  } catch {
-    return "the configured endpoint (not a valid URL)";
-  }
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
@@ -137,47 +89,9 @@ function lowerKeys(metadata: Record<string, string> | undefined): Metadata {
  * ```
  */
 export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
-  const endpoint = options.endpoint || Deno.env.get("AWS_ENDPOINT_URL_S3") || undefined;
-  const region = options.region || Deno.env.get("AWS_REGION") || "us-east-1";
-  const bucket = options.bucket;
-  const prefix = options.prefix.replace(/^\/+|\/+$/g, "");
-  const base = prefix === "" ? "" : `${prefix}/`;
-  const where = describeEndpoint(endpoint, region);
-
-  const encryption = {
-    ...(options.sse ? { ServerSideEncryption: options.sse } : {}),
-    ...(options.sse === "aws:kms" && options.sseKmsKeyId
-      ? { SSEKMSKeyId: options.sseKmsKeyId }
-      : {}),
-  } as const;
-  const client = new S3Client({
-    region,
-    endpoint,
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    // Custom endpoints (MinIO, R2, ...) rarely have wildcard DNS for virtual-host buckets.
-    forcePathStyle: endpoint !== undefined,
-    // The default (WHEN_SUPPORTED) sends streamed bodies as aws-chunked with a trailing
-    // checksum, which some S3-compatible servers store verbatim, framing bytes included.
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts,
-    logger: silentLogger,
-    requestHandler: {
-      connectionTimeout: connectionTimeoutMs,
-      socketTimeout: socketTimeoutMs,
-      httpAgent: { keepAlive: true, maxSockets },
-      httpsAgent: { keepAlive: true, maxSockets },
-    },
-  });
-
+  const s3 = openS3Bucket(options);
+  const { client, bucket, prefix, base, endpoint, where, encryption, fetchTarget, agents } = s3;
   const fullKey = (key: string): string => base + key;
-  const fetchTarget: FetchTarget = {
-    endpoint,
-    region,
-    bucket,
-    credentials: () => client.config.credentials(),
-  };
-  const agents = putAgents(maxSockets);
 
   /**
    * After a failed upload attempt: throws the storage error when it was the last attempt or
@@ -293,7 +207,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       throw new ResumableError(code ? networkReasons[code] ?? code : "connection dropped");
     }
   }
-  const context = (action: string): ErrorContext => ({ bucket, where, region, action });
+  const context = (action: string): ErrorContext => errorContext(s3, action);
 
   async function deleteKeys(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
@@ -598,22 +512,8 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       return putConditional(key, bytes, { IfMatch: etag });
     },
 
-    async check(): Promise<void> {
-      try {
-        await client.send(new HeadBucketCommand({ Bucket: bucket }));
-      } catch (err) {
-        // HEAD responses have no body, so a missing bucket is only a bare 404.
-        if ((err as SdkErrorLike)?.$metadata?.httpStatusCode === 404) {
-          throw toStorageError({ name: "NoSuchBucket" }, context("check"));
-        }
-        throw toStorageError(err, context("check"));
-      }
-    },
+    check: () => checkBucket(s3),
 
-    close(): void {
-      client.destroy();
-      agents.http.destroy();
-      agents.https.destroy();
-    },
+    close: () => closeS3Bucket(s3),
   };
 }
