@@ -8,13 +8,7 @@
  * `WalsyncError`s of kind `storage`, built from error codes only, never from raw SDK text.
  * @module
  */
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { integrityError, WalsyncError } from "../support/errors.ts";
@@ -52,6 +46,7 @@ import {
   openS3Bucket,
   type S3StorageOptions,
 } from "./s3_client.ts";
+import { deleteKeys, listObjects } from "./s3_list.ts";
 
 export type { S3StorageOptions } from "./s3_client.ts";
 
@@ -209,31 +204,6 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
   }
   const context = (action: string): ErrorContext => errorContext(s3, action);
 
-  async function deleteKeys(keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
-      let out;
-      try {
-        out = await client.send(
-          new DeleteObjectsCommand({
-            Bucket: bucket,
-            Delete: { Objects: batch.map((key) => ({ Key: fullKey(key) })), Quiet: true },
-          }),
-        );
-      } catch (err) {
-        throw toStorageError(err, context(`delete of ${batch.length} objects`));
-      }
-      const failed = out.Errors?.[0];
-      if (failed) {
-        const key = failed.Key?.startsWith(base) ? failed.Key.slice(base.length) : failed.Key;
-        throw toStorageError(
-          { name: failed.Code, $metadata: {} },
-          context(`delete "${key}" (and ${out.Errors!.length - 1} more)`),
-        );
-      }
-    }
-  }
-
   /** One PUT of a small body sent from memory, checked before it goes; retried as it is. */
   async function putBuffered(
     key: string,
@@ -389,7 +359,7 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       if (mismatch) {
         // The guard should have kept the object from completing; deleting makes sure no
         // wrong bytes (nor an older object under the same key) stay behind.
-        await deleteKeys([key]);
+        await deleteKeys(s3, [key]);
         throw integrityError(
           key,
           "source changed while uploading",
@@ -470,37 +440,9 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       }
     },
 
-    async *list(listPrefix: string): AsyncIterable<ObjectInfo> {
-      let token: string | undefined;
-      do {
-        let out;
-        try {
-          out = await client.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              Prefix: base + listPrefix,
-              ContinuationToken: token,
-            }),
-          );
-        } catch (err) {
-          throw toStorageError(err, context(`list "${listPrefix}"`));
-        }
-        for (const object of out.Contents ?? []) {
-          if (object.Key === undefined || !object.Key.startsWith(base)) continue;
-          yield {
-            key: object.Key.slice(base.length),
-            size: object.Size ?? 0,
-            metadata: {},
-            lastModified: object.LastModified,
-          };
-        }
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-    },
+    list: (listPrefix) => listObjects(s3, listPrefix),
 
-    delete(keys: string[]): Promise<void> {
-      return deleteKeys(keys);
-    },
+    delete: (keys) => deleteKeys(s3, keys),
 
     readTagged,
 
