@@ -12,16 +12,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { integrityError, WalsyncError } from "../support/errors.ts";
-import { sha256Hex } from "../support/hash.ts";
-import type {
-  BodySource,
-  ConditionalWrite,
-  Metadata,
-  ObjectInfo,
-  PutOptions,
-  Storage,
-  TaggedObject,
-} from "./storage.ts";
+import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
 import { type RangeSource, ResumableError } from "./transfer/download.ts";
 import { fetchEnabled, objectUrl, readRangeInto, signedPut } from "./transfer/s3_fetch.ts";
 import { type MultipartTarget, uploadMultipart } from "./transfer/multipart.ts";
@@ -30,7 +21,6 @@ import { streamedPut, streamedPutMax } from "./transfer/streamed_put.ts";
 import { backoff, reportRetry } from "./transfer/retry.ts";
 import {
   type ErrorContext,
-  isConditionRefused,
   isNotFound,
   isRetryable,
   networkCode,
@@ -47,6 +37,7 @@ import {
   type S3StorageOptions,
 } from "./s3_client.ts";
 import { deleteKeys, listObjects } from "./s3_list.ts";
+import { createIfAbsent, readTagged, replaceIfMatch } from "./s3_conditional.ts";
 
 export type { S3StorageOptions } from "./s3_client.ts";
 
@@ -61,10 +52,6 @@ export const bufferedPutLimit = 1 * MiB;
 const queueSize = 4;
 // The SDK never retries a streamed body (it cannot rewind it); put() reopens the body itself.
 const putAttempts = 3;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
-}
 
 /** S3 metadata comes back with whatever case the server used; Walsync keys are lower-case. */
 function lowerKeys(metadata: Record<string, string> | undefined): Metadata {
@@ -299,48 +286,6 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
     );
   }
 
-  async function readTagged(key: string): Promise<TaggedObject | null> {
-    try {
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
-      const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
-      return { bytes, etag: out.ETag ?? "", lastModified: out.LastModified };
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw toStorageError(err, context(`get "${key}"`));
-    }
-  }
-
-  /** One small PUT with a condition; a refusal is an answer, not an error. */
-  async function putConditional(
-    key: string,
-    bytes: Uint8Array,
-    condition: { IfNoneMatch: "*" } | { IfMatch: string },
-  ): Promise<ConditionalWrite> {
-    const checksum = Buffer.from(sha256Hex(bytes), "hex").toString("base64");
-    try {
-      const out = await client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: fullKey(key),
-          Body: bytes,
-          ContentLength: bytes.byteLength,
-          ContentType: "application/json",
-          ...encryption,
-          ChecksumSHA256: checksum,
-          ...condition,
-        }),
-      );
-      return { written: true, etag: out.ETag ?? "" };
-    } catch (err) {
-      if (!isConditionRefused(err)) throw toStorageError(err, context(`conditional put "${key}"`));
-      // The SDK retries a request whose answer was lost: the first attempt may have written
-      // these very bytes (each head and lease body is unique), which the retry then sees.
-      const now = await readTagged(key);
-      if (now && sameBytes(now.bytes, bytes)) return { written: true, etag: now.etag };
-      return { written: false };
-    }
-  }
-
   return {
     location: `s3://${bucket}${prefix ? `/${prefix}` : ""}${endpoint ? ` at ${where}` : ""}`,
 
@@ -444,15 +389,11 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
 
     delete: (keys) => deleteKeys(s3, keys),
 
-    readTagged,
+    readTagged: (key) => readTagged(s3, key),
 
-    createIfAbsent(key: string, bytes: Uint8Array): Promise<ConditionalWrite> {
-      return putConditional(key, bytes, { IfNoneMatch: "*" });
-    },
+    createIfAbsent: (key, bytes) => createIfAbsent(s3, key, bytes),
 
-    replaceIfMatch(key: string, bytes: Uint8Array, etag: string): Promise<ConditionalWrite> {
-      return putConditional(key, bytes, { IfMatch: etag });
-    },
+    replaceIfMatch: (key, bytes, etag) => replaceIfMatch(s3, key, bytes, etag),
 
     check: () => checkBucket(s3),
 
