@@ -8,26 +8,18 @@
  * `WalsyncError`s of kind `storage`, built from error codes only, never from raw SDK text.
  * @module
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
-import { integrityError, WalsyncError } from "../support/errors.ts";
-import type { BodySource, Metadata, ObjectInfo, PutOptions, Storage } from "./storage.ts";
-import { type RangeSource, ResumableError } from "./transfer/download.ts";
-import { fetchEnabled, objectUrl, readRangeInto, signedPut } from "./transfer/s3_fetch.ts";
+import { integrityError } from "../support/errors.ts";
+import type { BodySource, PutOptions, Storage } from "./storage.ts";
+import type { RangeSource } from "./transfer/download.ts";
+import { fetchEnabled, objectUrl, signedPut } from "./transfer/s3_fetch.ts";
 import { type MultipartTarget, uploadMultipart } from "./transfer/multipart.ts";
 import { multipartThreshold } from "./transfer/parts.ts";
 import { streamedPut, streamedPutMax } from "./transfer/streamed_put.ts";
 import { backoff, reportRetry } from "./transfer/retry.ts";
-import {
-  type ErrorContext,
-  isNotFound,
-  isRetryable,
-  networkCode,
-  networkReasons,
-  retryReasonOf,
-  toStorageError,
-} from "./s3_errors.ts";
+import { type ErrorContext, isRetryable, retryReasonOf, toStorageError } from "./s3_errors.ts";
 import { guardedBody, type Mismatch, readChecked, settle } from "./s3_body_guard.ts";
 import {
   checkBucket,
@@ -38,6 +30,7 @@ import {
 } from "./s3_client.ts";
 import { deleteKeys, listObjects } from "./s3_list.ts";
 import { createIfAbsent, readTagged, replaceIfMatch } from "./s3_conditional.ts";
+import { getObject, headObject, readObjectRange } from "./s3_read.ts";
 
 export type { S3StorageOptions } from "./s3_client.ts";
 
@@ -52,13 +45,6 @@ export const bufferedPutLimit = 1 * MiB;
 const queueSize = 4;
 // The SDK never retries a streamed body (it cannot rewind it); put() reopens the body itself.
 const putAttempts = 3;
-
-/** S3 metadata comes back with whatever case the server used; Walsync keys are lower-case. */
-function lowerKeys(metadata: Record<string, string> | undefined): Metadata {
-  const out: Metadata = {};
-  for (const [k, v] of Object.entries(metadata ?? {})) out[k.toLowerCase()] = v;
-  return out;
-}
 
 /**
  * Opens an S3 bucket (and prefix) as storage.
@@ -148,47 +134,6 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
     };
   }
 
-  /** A range through the SDK (when the fetch path is off or cannot address the bucket). */
-  async function readRangeSdk(
-    key: string,
-    start: number,
-    into: Uint8Array,
-    at: { filled: number },
-  ): Promise<void> {
-    const end = start + into.byteLength;
-    const out = await client.send(
-      new GetObjectCommand({
-        Bucket: bucket,
-        Key: fullKey(key),
-        Range: `bytes=${start + at.filled}-${end - 1}`,
-      }),
-    );
-    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
-    if (out.ContentLength !== end - start - at.filled || body === undefined) {
-      body?.destroy?.();
-      throw integrityError(
-        key,
-        "storage answered a range request with another length",
-        `${end - start - at.filled} bytes`,
-        `${out.ContentLength ?? 0} bytes`,
-      );
-    }
-    // The SDK's Node body is read directly (no web-stream wrapper per chunk); a range is at
-    // most a few MiB, so reading ahead without backpressure stays bounded.
-    try {
-      for await (const chunk of body) {
-        if (at.filled + chunk.byteLength > into.byteLength) {
-          throw integrityError(key, "storage sent more bytes than the range asked for");
-        }
-        into.set(chunk, at.filled);
-        at.filled += chunk.byteLength;
-      }
-    } catch (err) {
-      if (err instanceof WalsyncError) throw err;
-      const code = networkCode(err);
-      throw new ResumableError(code ? networkReasons[code] ?? code : "connection dropped");
-    }
-  }
   const context = (action: string): ErrorContext => errorContext(s3, action);
 
   /** One PUT of a small body sent from memory, checked before it goes; retried as it is. */
@@ -314,76 +259,11 @@ export function s3Storage(options: S3StorageOptions): Storage & RangeSource {
       }
     },
 
-    async get(key: string) {
-      let out;
-      try {
-        out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
-      } catch (err) {
-        if (isNotFound(err)) throw integrityError(key, "object is missing");
-        throw toStorageError(err, context(`get "${key}"`));
-      }
-      const sdkBody = out.Body as
-        | { transformToWebStream(): ReadableStream<Uint8Array> }
-        | undefined;
-      const raw: ReadableStream<Uint8Array> = sdkBody
-        ? sdkBody.transformToWebStream()
-        : new ReadableStream({ start: (c) => c.close() });
-      // Errors while reading (a dropped connection) get the same one-line form as the rest.
-      const reader = raw.getReader();
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          try {
-            const { done, value } = await reader.read();
-            if (done) controller.close();
-            else controller.enqueue(value);
-          } catch (err) {
-            controller.error(toStorageError(err, context(`read of "${key}"`)));
-          }
-        },
-        cancel(reason) {
-          return reader.cancel(reason);
-        },
-      }, { highWaterMark: 0 });
-      return {
-        body,
-        info: {
-          key,
-          size: out.ContentLength ?? 0,
-          metadata: lowerKeys(out.Metadata),
-          lastModified: out.LastModified,
-        },
-      };
-    },
+    get: (key) => getObject(s3, key),
 
-    async readRangeInto(key: string, start: number, into: Uint8Array, at: { filled: number }) {
-      const url = fetchEnabled() ? objectUrl(fetchTarget, fullKey(key)) : null;
-      try {
-        if (url) {
-          await readRangeInto(fetchTarget, url, start, into, at, (why) => new ResumableError(why));
-        } else await readRangeSdk(key, start, into, at);
-      } catch (err) {
-        if (err instanceof ResumableError || err instanceof WalsyncError) throw err;
-        if (isNotFound(err)) throw integrityError(key, "object is missing");
-        const final = toStorageError(err, context(`get "${key}"`));
-        if (isRetryable(err)) throw new ResumableError(retryReasonOf(err), final);
-        throw final;
-      }
-    },
+    readRangeInto: (key, start, into, at) => readObjectRange(s3, key, start, into, at),
 
-    async head(key: string): Promise<ObjectInfo | null> {
-      try {
-        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
-        return {
-          key,
-          size: out.ContentLength ?? 0,
-          metadata: lowerKeys(out.Metadata),
-          lastModified: out.LastModified,
-        };
-      } catch (err) {
-        if (isNotFound(err)) return null;
-        throw toStorageError(err, context(`head "${key}"`));
-      }
-    },
+    head: (key) => headObject(s3, key),
 
     list: (listPrefix) => listObjects(s3, listPrefix),
 
