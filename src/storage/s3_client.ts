@@ -44,16 +44,19 @@ const silentLogger = {
   error(): void {},
 };
 
-/** Server-side encryption parameters, spread into every write command. */
-export type S3Encryption = ReturnType<typeof encryptionFor>;
+/** Server-side encryption parameters, spread into every write command; empty without SSE. */
+export type S3Encryption = {
+  readonly ServerSideEncryption?: "AES256" | "aws:kms";
+  readonly SSEKMSKeyId?: string;
+};
 
-function encryptionFor(options: S3StorageOptions) {
+function encryptionFor(options: S3StorageOptions): S3Encryption {
   return {
     ...(options.sse ? { ServerSideEncryption: options.sse } : {}),
     ...(options.sse === "aws:kms" && options.sseKmsKeyId
       ? { SSEKMSKeyId: options.sseKmsKeyId }
       : {}),
-  } as const;
+  };
 }
 
 /** An opened bucket: what every S3 request of a storage needs. */
