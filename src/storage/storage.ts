@@ -1,9 +1,9 @@
 /**
  * The one storage interface everything above it is written against.
  *
- * Two implementations sit behind it: `storage_s3.ts` (any S3-compatible service) and
- * `storage_file.ts` (a local directory used as the bucket). Neither knows anything about
- * SQLite, snapshots or WAL segments; they move bytes and small string metadata.
+ * Two implementations sit behind it: `s3.ts` (any S3-compatible service) and `file.ts` (a
+ * local directory used as the bucket). Neither knows anything about SQLite, snapshots or WAL
+ * segments; they move bytes and small string metadata.
  * @module
  */
 import type { PartDigests } from "./transfer/parts.ts";

@@ -4,7 +4,7 @@
  * `x-amz-checksum-crc32`, which the server checks before it stores the object. On this MinIO a
  * single PUT of 1 GiB costs the server about 2.9 CPU s against 4.2 s for the same bytes in 16 MiB
  * parts, and takes about half the time; S3 allows a single PUT up to 5 GiB, so larger bodies
- * still go up in parts. A body the server rejects is sent again whole (see `storage_s3.ts`).
+ * still go up in parts. A body the server rejects is sent again whole (see `s3_put.ts`).
  * @module
  */
 import type { BodySource } from "../storage.ts";
