@@ -92,181 +92,225 @@ export interface HistoryWriter {
   release(): Promise<void>;
 }
 
+/** What one writer keeps: the lease it holds and the head as it last read or wrote it. */
+interface WriterState {
+  readonly storage: Storage;
+  readonly db: string;
+  readonly options: HistoryWriterOptions;
+  readonly now: () => number;
+  readonly leaseMs: number;
+  readonly signing: SigningKey | undefined;
+  /** The lease, while held. */
+  held: HeldLease | null;
+  /** When the lease was last taken or renewed. */
+  renewedAt: number;
+  /** The head as last read or written (null: none yet). */
+  head: Head | null;
+  /** Its etag, for the next conditional write (null: create it). */
+  headEtag: string | null;
+  /** Whether `head` is current (false after the lease is lost or given back). */
+  headLoaded: boolean;
+  /** Set once the lease is lost: every later write refuses with it. */
+  lost: LeaseLostError | null;
+}
+
+/** Throws when the lease was lost (this process must never write the history again). */
+function checkNotLost(w: WriterState): void {
+  if (w.lost) throw w.lost;
+}
+
+/** Reads the head and its etag. */
+async function loadHead(w: WriterState): Promise<void> {
+  const stored = await readHead(w.storage, w.db);
+  w.head = stored?.head ?? null;
+  w.headEtag = stored?.etag ?? null;
+  w.headLoaded = true;
+}
+
+/** Moves the head with a conditional write; losing the race means losing the lease. */
+async function writeHead(w: WriterState, next: Omit<Head, "signature">): Promise<void> {
+  const { storage, db } = w;
+  const bytes = encodeHead(next, w.signing);
+  const written = w.headEtag === null
+    ? await storage.createIfAbsent(headKey(db), bytes)
+    : await storage.replaceIfMatch(headKey(db), bytes, w.headEtag);
+  if (!written.written) {
+    // Someone else moved the head: whatever our lease says, we are no longer the writer.
+    w.headLoaded = false;
+    w.held = null;
+    w.lost = new LeaseLostError(db, await currentHolder(storage, db));
+    throw w.lost;
+  }
+  w.headEtag = written.etag;
+  w.head = { ...next };
+}
+
+/** The link of a first format 3 generation in a bucket that holds only format 1/2 objects. */
+async function legacyEnd(
+  w: WriterState,
+): Promise<{ txid: number; key: string; sha256: string } | null> {
+  const { storage, db } = w;
+  const catalog = await readCatalog(storage, db);
+  checkTxidRange(catalog);
+  // The lease is ours by now: only snapshots written as format 3 tell of a lost head.
+  if (await isFormat3(storage, catalog, { lease: false })) {
+    // A format 3 history whose head is gone: never link to objects nothing vouches for.
+    w.options.logger?.log("WARN", "head missing; starting a new history", { db });
+    const txid = Math.max(-1, ...catalog.generations.map(lastKnownTxid));
+    return { txid, key: "", sha256: "" };
+  }
+  const newest = catalog.generations.filter((g) => g.snapshots.length > 0).reduce<
+    { g: (typeof catalog.generations)[number]; last: CatalogObject } | null
+  >((best, g) => {
+    const last = [...g.snapshots, ...g.segments].sort((a, b) => a.lastTxid - b.lastTxid).at(-1)!;
+    return !best || last.lastTxid > best.last.lastTxid ? { g, last } : best;
+  }, null);
+  if (!newest) return null;
+  const info = await storage.head(newest.last.key);
+  const sha256 = info?.metadata[meta.sha256];
+  if (!sha256) throw integrityError(newest.last.key, "sha256 metadata is missing");
+  return { txid: newest.last.lastTxid, key: newest.last.key, sha256 };
+}
+
+/** {@link HistoryWriter.acquire}. */
+async function acquire(w: WriterState): Promise<void> {
+  checkNotLost(w);
+  if (w.held) return;
+  const { storage, db, now } = w;
+  w.held = await acquireLease(storage, db, {
+    leaseMs: w.leaseMs,
+    takeover: w.options.takeover,
+    now,
+  });
+  w.renewedAt = now();
+  const probe = await probeConditionalWrites(storage, w.held);
+  w.held = probe.held;
+  if (!probe.honoured) {
+    w.options.logger?.log(
+      "WARN",
+      `${storage.location} ignores conditional writes (If-None-Match); the lease cannot keep a second writer out`,
+      { db },
+    );
+  }
+  await loadHead(w);
+}
+
+/** {@link HistoryWriter.startGeneration}, once the lease is held. */
+async function allocateGeneration(w: WriterState, atLeast: number): Promise<GenerationStart> {
+  const { storage, db } = w;
+  if (!w.headLoaded) await loadHead(w);
+  const head = w.head;
+  const end = head ? { txid: head.txid, key: head.key, sha256: head.sha256 } : await legacyEnd(w);
+  // Above the head, and above any segment a killed writer left past it in the head's
+  // generation (never acknowledged, never restored): a txid names one state only.
+  let floor = end?.txid ?? -1;
+  if (head) {
+    for await (const info of storage.list(generationPrefix(db, head.generation))) {
+      floor = Math.max(floor, parseKey(info.key)?.lastTxid ?? -1);
+    }
+  }
+  const txid = Math.max(floor + 1, atLeast);
+  if (txid > maxTxid) throw integrityError(headKey(db), "txids are exhausted");
+  return {
+    txid,
+    metadata: { [meta.prevKey]: end?.key ?? "", [meta.prevSha256]: end?.sha256 ?? "" },
+  };
+}
+
+/** {@link HistoryWriter.advance}. */
+async function advance(w: WriterState, shipped: Shipped): Promise<void> {
+  checkNotLost(w);
+  if (!w.held) throw new WalsyncError("failure", `the lease of ${w.db} is not held`);
+  const parsed = parseKey(shipped.key);
+  if (!parsed) throw new Error(`not a layout key: ${shipped.key}`);
+  const current = w.head;
+  await writeHead(w, {
+    db: w.db,
+    generation: parsed.generation,
+    txid: shipped.txid,
+    key: shipped.key,
+    sha256: shipped.sha256,
+    ...(current?.base ? { base: current.base } : {}),
+    updated: new Date(w.now()).toISOString(),
+  });
+}
+
+/** {@link HistoryWriter.renewIfDue}. */
+async function renewIfDue(w: WriterState): Promise<void> {
+  if (!w.held || w.now() - w.renewedAt < w.leaseMs / 3) return;
+  try {
+    w.held = await renewLease(w.storage, w.held, w.leaseMs, w.now);
+    w.renewedAt = w.now();
+  } catch (err) {
+    if (err instanceof LeaseLostError) {
+      w.held = null;
+      w.headLoaded = false;
+      w.lost = err;
+    }
+    throw err;
+  }
+}
+
+/** {@link HistoryWriter.setBase}. */
+async function setBase(w: WriterState, generation: string): Promise<void> {
+  checkNotLost(w);
+  if (!w.held) throw new WalsyncError("failure", `the lease of ${w.db} is not held`);
+  if (!w.headLoaded) await loadHead(w);
+  const current = w.head;
+  if (!current) return;
+  const { signature: _, ...rest } = current;
+  await writeHead(w, { ...rest, base: generation, updated: new Date(w.now()).toISOString() });
+}
+
 /** Creates the history writer of `db` in `storage`. */
 export function createHistoryWriter(
   storage: Storage,
   db: string,
   options: HistoryWriterOptions = {},
 ): HistoryWriter {
-  const now = options.now ?? Date.now;
-  const leaseMs = options.leaseMs ?? leaseMsFromEnv();
   const signing = options.signing ?? signingKeyFrom();
-  let held: HeldLease | null = null;
-  let renewedAt = 0;
-  let head: Head | null = null;
-  let headEtag: string | null = null;
-  let headLoaded = false;
-  /** Set once the lease is lost: every later write refuses with it. */
-  let lost: LeaseLostError | null = null;
-
-  /** Throws when the lease was lost (this process must never write the history again). */
-  function checkNotLost(): void {
-    if (lost) throw lost;
-  }
-
-  async function loadHead(): Promise<void> {
-    const stored = await readHead(storage, db);
-    head = stored?.head ?? null;
-    headEtag = stored?.etag ?? null;
-    headLoaded = true;
-  }
-
-  async function writeHead(next: Omit<Head, "signature">): Promise<void> {
-    const bytes = encodeHead(next, signing);
-    const written = headEtag === null
-      ? await storage.createIfAbsent(headKey(db), bytes)
-      : await storage.replaceIfMatch(headKey(db), bytes, headEtag);
-    if (!written.written) {
-      // Someone else moved the head: whatever our lease says, we are no longer the writer.
-      headLoaded = false;
-      held = null;
-      lost = new LeaseLostError(db, await currentHolder(storage, db));
-      throw lost;
-    }
-    headEtag = written.etag;
-    head = { ...next };
-  }
-
-  /** The link of a first format 3 generation in a bucket that holds only format 1/2 objects. */
-  async function legacyEnd(): Promise<{ txid: number; key: string; sha256: string } | null> {
-    const catalog = await readCatalog(storage, db);
-    checkTxidRange(catalog);
-    // The lease is ours by now: only snapshots written as format 3 tell of a lost head.
-    if (await isFormat3(storage, catalog, { lease: false })) {
-      // A format 3 history whose head is gone: never link to objects nothing vouches for.
-      options.logger?.log("WARN", "head missing; starting a new history", { db });
-      const txid = Math.max(-1, ...catalog.generations.map(lastKnownTxid));
-      return { txid, key: "", sha256: "" };
-    }
-    const newest = catalog.generations.filter((g) => g.snapshots.length > 0).reduce<
-      { g: (typeof catalog.generations)[number]; last: CatalogObject } | null
-    >((best, g) => {
-      const last = [...g.snapshots, ...g.segments].sort((a, b) => a.lastTxid - b.lastTxid).at(-1)!;
-      return !best || last.lastTxid > best.last.lastTxid ? { g, last } : best;
-    }, null);
-    if (!newest) return null;
-    const info = await storage.head(newest.last.key);
-    const sha256 = info?.metadata[meta.sha256];
-    if (!sha256) throw integrityError(newest.last.key, "sha256 metadata is missing");
-    return { txid: newest.last.lastTxid, key: newest.last.key, sha256 };
-  }
-
+  const w: WriterState = {
+    storage,
+    db,
+    options,
+    now: options.now ?? Date.now,
+    leaseMs: options.leaseMs ?? leaseMsFromEnv(),
+    signing,
+    held: null,
+    renewedAt: 0,
+    head: null,
+    headEtag: null,
+    headLoaded: false,
+    lost: null,
+  };
   const writer: HistoryWriter = {
     signed: signing !== undefined,
-
-    async acquire() {
-      checkNotLost();
-      if (held) return;
-      held = await acquireLease(storage, db, { leaseMs, takeover: options.takeover, now });
-      renewedAt = now();
-      const probe = await probeConditionalWrites(storage, held);
-      held = probe.held;
-      if (!probe.honoured) {
-        options.logger?.log(
-          "WARN",
-          `${storage.location} ignores conditional writes (If-None-Match); the lease cannot keep a second writer out`,
-          { db },
-        );
-      }
-      await loadHead();
-    },
-
+    acquire: () => acquire(w),
     async startGeneration(atLeast = 0) {
       await writer.acquire();
-      if (!headLoaded) await loadHead();
-      const end = head
-        ? { txid: head.txid, key: head.key, sha256: head.sha256 }
-        : await legacyEnd();
-      // Above the head, and above any segment a killed writer left past it in the head's
-      // generation (never acknowledged, never restored): a txid names one state only.
-      let floor = end?.txid ?? -1;
-      if (head) {
-        for await (const info of storage.list(generationPrefix(db, head.generation))) {
-          floor = Math.max(floor, parseKey(info.key)?.lastTxid ?? -1);
-        }
-      }
-      const txid = Math.max(floor + 1, atLeast);
-      if (txid > maxTxid) throw integrityError(headKey(db), "txids are exhausted");
-      return {
-        txid,
-        metadata: { [meta.prevKey]: end?.key ?? "", [meta.prevSha256]: end?.sha256 ?? "" },
-      };
+      return await allocateGeneration(w, atLeast);
     },
-
-    async advance(shipped) {
-      checkNotLost();
-      if (!held) throw new WalsyncError("failure", `the lease of ${db} is not held`);
-      const parsed = parseKey(shipped.key);
-      if (!parsed) throw new Error(`not a layout key: ${shipped.key}`);
-      const current = head as Head | null;
-      await writeHead({
-        db,
-        generation: parsed.generation,
-        txid: shipped.txid,
-        key: shipped.key,
-        sha256: shipped.sha256,
-        ...(current?.base ? { base: current.base } : {}),
-        updated: new Date(now()).toISOString(),
-      });
-    },
-
-    async renewIfDue() {
-      if (!held || now() - renewedAt < leaseMs / 3) return;
-      try {
-        held = await renewLease(storage, held, leaseMs, now);
-        renewedAt = now();
-      } catch (err) {
-        if (err instanceof LeaseLostError) {
-          held = null;
-          headLoaded = false;
-          lost = err;
-        }
-        throw err;
-      }
-    },
-
-    async setBase(generation) {
-      checkNotLost();
-      if (!held) throw new WalsyncError("failure", `the lease of ${db} is not held`);
-      if (!headLoaded) await loadHead();
-      const current = head as Head | null;
-      if (!current) return;
-      const { signature: _, ...rest } = current;
-      await writeHead({ ...rest, base: generation, updated: new Date(now()).toISOString() });
-    },
-
+    advance: (shipped) => advance(w, shipped),
+    renewIfDue: () => renewIfDue(w),
+    setBase: (generation) => setBase(w, generation),
     sign(key, metadata) {
       return signObject(key, metadata, signing);
     },
-
     async signFile(key, path, metadata) {
       if (!signing) return metadata;
       const { sha256 } = await hashFile(path);
       return signObject(key, { ...metadata, [meta.sha256]: sha256 }, signing);
     },
-
     lostLease() {
-      return lost ?? undefined;
+      return w.lost ?? undefined;
     },
-
     currentGeneration() {
-      return (head as Head | null)?.generation;
+      return w.head?.generation;
     },
-
     async release() {
-      if (held) await releaseLease(storage, held);
-      held = null;
-      headLoaded = false;
+      if (w.held) await releaseLease(storage, w.held);
+      w.held = null;
+      w.headLoaded = false;
     },
   };
   return writer;

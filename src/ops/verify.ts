@@ -4,7 +4,12 @@
  * not just the first.
  * @module
  */
-import { type DatabaseCatalog, readCatalog } from "../history/catalog.ts";
+import {
+  type CatalogObject,
+  type DatabaseCatalog,
+  type Generation,
+  readCatalog,
+} from "../history/catalog.ts";
 import { parseDatabaseHeader } from "../format/database.ts";
 import { WalsyncError } from "../support/errors.ts";
 import { readHistory } from "../history/read.ts";
@@ -159,25 +164,7 @@ export async function verifyDatabase(
     retries: 0,
   };
   const retriesBefore = retriesSoFar();
-  // The history as its head reaches it; when it cannot be walked, that is the first failure
-  // and every listed object is still checked on its own.
-  let catalog = listed;
-  let history: Awaited<ReturnType<typeof readHistory>> | undefined;
-  try {
-    history = await readHistory(storage, db, { catalog: listed, signing: options.signing });
-    catalog = history.catalog;
-    report.format = history.format;
-    report.unreached = history.unreached.map((o) => o.key);
-    report.signed = history.signed;
-    report.signatureChecked = history.signatureChecked;
-  } catch (err) {
-    if (listed.generations.length === 0) throw noBackup(db);
-    report.failures.push(failureOf(
-      err instanceof WalsyncError && err.detail?.key ? err.detail.key : `${db}/head`,
-      err,
-    ));
-    report.format = 3;
-  }
+  const { catalog, history } = await walkHistory(storage, listed, options, report);
   const signing = history?.signing;
   const signatureFailure = (key: string, metadata: Record<string, string>) => {
     if (!signing) return;
@@ -201,133 +188,224 @@ export async function verifyDatabase(
     0,
   );
   const progressOf = (n: number) => options.onBytes?.(report.bytes + n, total);
-
   for (const generation of catalog.generations) {
-    const belongs = (key: string, metadata: Record<string, string>, kind: string) => {
-      for (
-        const [name, expected] of [[meta.kind, kind], [meta.db, db], [
-          meta.generation,
-          generation.id,
-        ]]
-      ) {
-        if (metadata[name] !== expected) {
-          report.failures.push({
-            key,
-            problem: `metadata belongs to another object (${name})`,
-            expected,
-            actual: metadata[name] ?? "(missing)",
-          });
-          return false;
-        }
+    await checkGeneration({ storage, report, progressOf, signatureFailure }, generation);
+  }
+  checkEnds(history, report);
+  report.retries = retriesSoFar() - retriesBefore;
+  return report;
+}
+
+type History = Awaited<ReturnType<typeof readHistory>>;
+
+/**
+ * The history as its head reaches it; when it cannot be walked, that is the first failure
+ * and every listed object is still checked on its own.
+ */
+async function walkHistory(
+  storage: Storage,
+  listed: DatabaseCatalog,
+  options: VerifyOptions,
+  report: VerifyReport,
+): Promise<{ catalog: DatabaseCatalog; history: History | undefined }> {
+  const db = report.db;
+  try {
+    const history = await readHistory(storage, db, { catalog: listed, signing: options.signing });
+    report.format = history.format;
+    report.unreached = history.unreached.map((o) => o.key);
+    report.signed = history.signed;
+    report.signatureChecked = history.signatureChecked;
+    return { catalog: history.catalog, history };
+  } catch (err) {
+    if (listed.generations.length === 0) throw noBackup(db);
+    report.failures.push(failureOf(
+      err instanceof WalsyncError && err.detail?.key ? err.detail.key : `${db}/head`,
+      err,
+    ));
+    report.format = 3;
+    return { catalog: listed, history: undefined };
+  }
+}
+
+/** What checking the objects of one generation works with. */
+interface GenerationCheck {
+  storage: Storage;
+  /** Where objects read and failures go. */
+  report: VerifyReport;
+  /** Progress of the object being read (bytes of it so far). */
+  progressOf: (n: number) => void;
+  /** Records a failure when the object's signature does not hold (and a key is set). */
+  signatureFailure: (key: string, metadata: Record<string, string>) => void;
+  /** Whether an object's metadata names this database, generation and kind (else a failure). */
+  belongs: (key: string, metadata: Record<string, string>, kind: string) => boolean;
+}
+
+/** Checks the snapshots of one generation, then its segments as a chain from the first. */
+async function checkGeneration(
+  parts: Omit<GenerationCheck, "belongs">,
+  generation: Generation,
+): Promise<void> {
+  const { report } = parts;
+  const db = report.db;
+  const belongs = (key: string, metadata: Record<string, string>, kind: string) => {
+    for (
+      const [name, expected] of [[meta.kind, kind], [meta.db, db], [
+        meta.generation,
+        generation.id,
+      ]]
+    ) {
+      if (metadata[name] !== expected) {
+        report.failures.push({
+          key,
+          problem: `metadata belongs to another object (${name})`,
+          expected,
+          actual: metadata[name] ?? "(missing)",
+        });
+        return false;
       }
-      return true;
-    };
-    if (generation.snapshots.length === 0) {
+    }
+    return true;
+  };
+  const check = { ...parts, belongs };
+  if (generation.snapshots.length === 0) {
+    report.failures.push({
+      key: `${db}/generations/${generation.id}/`,
+      problem: "generation has WAL segments but no snapshot",
+    });
+  }
+  const digestByLastTxid = new Map<number, string>();
+  for (const snapshot of generation.snapshots) {
+    const sha256 = await checkSnapshot(check, snapshot);
+    if (sha256 !== undefined) digestByLastTxid.set(snapshot.txid, sha256);
+  }
+  await checkSegments(check, generation, digestByLastTxid);
+}
+
+/** Checks one snapshot; returns its digest once it has been read whole. */
+async function checkSnapshot(
+  check: GenerationCheck,
+  snapshot: CatalogObject,
+): Promise<string | undefined> {
+  const { report } = check;
+  let sha256: string | undefined;
+  try {
+    const got = await checkObject(check.storage, snapshot.key, check.progressOf, false);
+    report.objects++;
+    report.bytes += got.size;
+    report.digests[snapshot.key] = got.sha256;
+    sha256 = got.sha256;
+    if (!check.belongs(snapshot.key, got.metadata, "snapshot")) return sha256;
+    check.signatureFailure(snapshot.key, got.metadata);
+    const header = parseDatabaseHeader(got.head);
+    if (!header) {
       report.failures.push({
-        key: `${db}/generations/${generation.id}/`,
-        problem: "generation has WAL segments but no snapshot",
+        key: snapshot.key,
+        problem: "snapshot is not a SQLite database (bad header)",
+      });
+      return sha256;
+    }
+    const pageSize = got.metadata[meta.pageSize];
+    if (pageSize !== undefined && Number(pageSize) !== header.pageSize) {
+      report.failures.push({
+        key: snapshot.key,
+        problem: "page size differs from metadata",
+        expected: pageSize,
+        actual: String(header.pageSize),
+      });
+    } else if (got.size % header.pageSize !== 0) {
+      report.failures.push({
+        key: snapshot.key,
+        problem: "snapshot size is not a whole number of pages",
       });
     }
-    const digestByLastTxid = new Map<number, string>();
-    for (const snapshot of generation.snapshots) {
-      try {
-        const got = await checkObject(storage, snapshot.key, progressOf, false);
-        report.objects++;
-        report.bytes += got.size;
-        report.digests[snapshot.key] = got.sha256;
-        digestByLastTxid.set(snapshot.txid, got.sha256);
-        if (!belongs(snapshot.key, got.metadata, "snapshot")) continue;
-        signatureFailure(snapshot.key, got.metadata);
-        const header = parseDatabaseHeader(got.head);
-        if (!header) {
-          report.failures.push({
-            key: snapshot.key,
-            problem: "snapshot is not a SQLite database (bad header)",
-          });
-          continue;
-        }
-        const pageSize = got.metadata[meta.pageSize];
-        if (pageSize !== undefined && Number(pageSize) !== header.pageSize) {
-          report.failures.push({
-            key: snapshot.key,
-            problem: "page size differs from metadata",
-            expected: pageSize,
-            actual: String(header.pageSize),
-          });
-        } else if (got.size % header.pageSize !== 0) {
-          report.failures.push({
-            key: snapshot.key,
-            problem: "snapshot size is not a whole number of pages",
-          });
-        }
-        const txid = got.metadata[meta.txid];
-        if (txid !== undefined && Number(txid) !== snapshot.txid) {
-          report.failures.push({
-            key: snapshot.key,
-            problem: "txid in metadata differs from the key",
-            expected: String(snapshot.txid),
-            actual: txid,
-          });
-        }
-      } catch (err) {
-        report.failures.push(failureOf(snapshot.key, err));
-      }
+    const txid = got.metadata[meta.txid];
+    if (txid !== undefined && Number(txid) !== snapshot.txid) {
+      report.failures.push({
+        key: snapshot.key,
+        problem: "txid in metadata differs from the key",
+        expected: String(snapshot.txid),
+        actual: txid,
+      });
     }
+  } catch (err) {
+    report.failures.push(failureOf(snapshot.key, err));
+  }
+  return sha256;
+}
 
-    // Segments: each on its own, then as a chain from the first snapshot.
-    let expectedTxid = (generation.snapshots[0]?.txid ?? -1) + 1;
-    let prevDigest = generation.snapshots[0]
-      ? digestByLastTxid.get(generation.snapshots[0].txid)
-      : undefined;
-    for (const segment of generation.segments) {
-      if (segment.lastTxid < expectedTxid) continue;
-      if (segment.txid !== expectedTxid) {
-        report.failures.push({
-          key: segment.key,
-          problem: `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${
-            expectedTxid - 1
-          }`,
-          expected: `txid ${expectedTxid}`,
-          actual: `txid ${segment.txid}`,
-        });
-      }
-      expectedTxid = segment.lastTxid + 1;
-      try {
-        const got = await checkObject(storage, segment.key, progressOf, true);
-        report.objects++;
-        report.bytes += got.size;
-        report.digests[segment.key] = got.sha256;
-        const info = parseSegmentMetadata(segment.key, got.metadata);
-        belongs(segment.key, got.metadata, "wal");
-        signatureFailure(segment.key, got.metadata);
-        if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
-          report.failures.push({
-            key: segment.key,
-            problem: "txids in metadata differ from the key",
-            expected: `${segment.txid}-${segment.lastTxid}`,
-            actual: `${info.txidFirst}-${info.txidLast}`,
-          });
-        }
-        // SHA256 of the stored bytes first (checkObject), then the zstd content checksum and
-        // declared size (decodeSegment), then the WAL's own salts and checksum chain.
-        const body = segmentBodyOf(segment.key, got.metadata, info);
-        verifySegment(decodeSegment(segment.key, got.bytes!, body), info);
-        if (prevDigest !== undefined && info.prevSha256 !== prevDigest) {
-          report.failures.push({
-            key: segment.key,
-            problem: "segment does not follow the object before it (prev-sha256)",
-            expected: prevDigest,
-            actual: info.prevSha256,
-          });
-        }
-        prevDigest = got.sha256;
-      } catch (err) {
-        report.failures.push(failureOf(segment.key, err));
-        prevDigest = undefined;
-      }
+/** Segments: each on its own, then as a chain from the generation's first snapshot. */
+async function checkSegments(
+  check: GenerationCheck,
+  generation: Generation,
+  digestByLastTxid: Map<number, string>,
+): Promise<void> {
+  const { report } = check;
+  let expectedTxid = (generation.snapshots[0]?.txid ?? -1) + 1;
+  let prevDigest = generation.snapshots[0]
+    ? digestByLastTxid.get(generation.snapshots[0].txid)
+    : undefined;
+  for (const segment of generation.segments) {
+    if (segment.lastTxid < expectedTxid) continue;
+    if (segment.txid !== expectedTxid) {
+      report.failures.push({
+        key: segment.key,
+        problem: `gap in the WAL sequence: segment starts at txid ${segment.txid} after txid ${
+          expectedTxid - 1
+        }`,
+        expected: `txid ${expectedTxid}`,
+        actual: `txid ${segment.txid}`,
+      });
+    }
+    expectedTxid = segment.lastTxid + 1;
+    try {
+      const sha256 = await checkSegment(check, segment, prevDigest);
+      prevDigest = sha256;
+    } catch (err) {
+      report.failures.push(failureOf(segment.key, err));
+      prevDigest = undefined;
     }
   }
-  // Each generation's last object must be the one the head (or the next link) names.
+}
+
+/** Checks one segment and its link to `prevDigest`; returns its digest. */
+async function checkSegment(
+  check: GenerationCheck,
+  segment: CatalogObject,
+  prevDigest: string | undefined,
+): Promise<string> {
+  const { report } = check;
+  const got = await checkObject(check.storage, segment.key, check.progressOf, true);
+  report.objects++;
+  report.bytes += got.size;
+  report.digests[segment.key] = got.sha256;
+  const info = parseSegmentMetadata(segment.key, got.metadata);
+  check.belongs(segment.key, got.metadata, "wal");
+  check.signatureFailure(segment.key, got.metadata);
+  if (info.txidFirst !== segment.txid || info.txidLast !== segment.lastTxid) {
+    report.failures.push({
+      key: segment.key,
+      problem: "txids in metadata differ from the key",
+      expected: `${segment.txid}-${segment.lastTxid}`,
+      actual: `${info.txidFirst}-${info.txidLast}`,
+    });
+  }
+  // SHA256 of the stored bytes first (checkObject), then the zstd content checksum and
+  // declared size (decodeSegment), then the WAL's own salts and checksum chain.
+  const body = segmentBodyOf(segment.key, got.metadata, info);
+  verifySegment(decodeSegment(segment.key, got.bytes!, body), info);
+  if (prevDigest !== undefined && info.prevSha256 !== prevDigest) {
+    report.failures.push({
+      key: segment.key,
+      problem: "segment does not follow the object before it (prev-sha256)",
+      expected: prevDigest,
+      actual: info.prevSha256,
+    });
+  }
+  return got.sha256;
+}
+
+/** Each generation's last object must be the one the head (or the next link) names. */
+function checkEnds(history: History | undefined, report: VerifyReport): void {
   for (const [key, promised] of history?.ends ?? []) {
     const digest = report.digests[key];
     if (digest !== undefined && digest !== promised) {
@@ -339,8 +417,6 @@ export async function verifyDatabase(
       });
     }
   }
-  report.retries = retriesSoFar() - retriesBefore;
-  return report;
 }
 
 function noBackup(db: string): WalsyncError {
