@@ -78,7 +78,7 @@ export async function runPhases(ctx: PhaseContext): Promise<void> {
   for (const [k, v] of Object.entries(ctx.env)) Deno.env.set(k, v);
   const endpoint = ctx.env.AWS_ENDPOINT_URL_S3;
   minioPid = findMinioPid(endpoint);
-  // Same settings as src/storage/s3.ts, checksums only when asked for.
+  // Same settings as src/storage/s3_client.ts, checksums only when asked for.
   const client = new S3Client({
     region: ctx.env.AWS_REGION ?? "us-east-1",
     endpoint,

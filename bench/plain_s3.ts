@@ -7,7 +7,7 @@
  *   deno run -A bench/plain_s3.ts download <bucket> <key> <output>
  *
  * Credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
- * AWS_ENDPOINT_URL_S3. The client settings match `src/storage/s3.ts` (path-style, keep-alive,
+ * AWS_ENDPOINT_URL_S3. The client settings match `src/storage/s3_client.ts` (path-style, keep-alive,
  * 16 sockets) except that checksums stay off; uploads use `@aws-sdk/lib-storage` with the
  * same 16 MiB parts and 4 parts in flight as Walsync's multipart path.
  * @module

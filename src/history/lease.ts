@@ -183,7 +183,7 @@ export async function releaseLease(storage: Storage, held: HeldLease): Promise<v
 /**
  * Whether the provider honours conditional writes: a second create of the lease we hold must
  * be refused. The probe's bytes differ from the lease's (a refused write whose bytes are found
- * stored counts as written, see `storage_s3.ts`); when the provider wrote them anyway, the
+ * stored counts as written, see `storage/s3_conditional.ts`); when the provider wrote them anyway, the
  * lease is still ours, with the token returned.
  */
 export async function probeConditionalWrites(

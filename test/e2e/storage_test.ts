@@ -437,7 +437,7 @@ async function streamDigest(
   return { sha256: hash.digest("hex"), size };
 }
 
-/** A plain SDK client for the server, independent of storage_s3.ts. */
+/** A plain SDK client for the server, independent of src/storage/s3*.ts. */
 function plainClient(server: MinioServer): S3Client {
   return new S3Client({
     endpoint: server.endpoint,
