@@ -24,7 +24,7 @@ import {
 } from "./state.ts";
 
 /** Starts a new generation: what the previous one collected goes first. */
-async function beginGeneration(s: WatchState): Promise<void> {
+export async function beginGeneration(s: WatchState): Promise<void> {
   // Its txids come before the new ones.
   await s.uploader.flush();
   closeConnections(s.conns);

@@ -17,6 +17,7 @@ import { WalsyncError } from "../support/errors.ts";
 import { createHistoryWriter, type HistoryWriter } from "../history/writer.ts";
 import type { Storage } from "../storage/storage.ts";
 import { closeConnections } from "./connections.ts";
+import { stampOf } from "./stamp.ts";
 import { lagWarnAfterMs } from "./lag.ts";
 import type { Limiter } from "./locks.ts";
 import { recordFailure } from "./schedule.ts";
@@ -29,7 +30,7 @@ import {
   statusOf,
   type WatchState,
 } from "./state.ts";
-import { lightStep, syncStep } from "./sync.ts";
+import { beginGeneration, lightStep, syncStep } from "./sync.ts";
 import type { DatabaseWatcher, WatchOptions } from "./types.ts";
 
 /**
@@ -199,8 +200,11 @@ async function finalSync(s: WatchState): Promise<boolean> {
   let shipped = true;
   // The history is another process's now: nothing more may be written to it.
   if (s.history.lostLease()) shipped = false;
-  else if ((s.lineage && s.conns) || s.uploader.pendingCount > 0) {
+  else if (s.lineage || s.uploader.pendingCount > 0 || (await stampOf(s.dbPath)) !== null) {
     try {
+      // No generation (the file was replaced or created since the last sync, or the last
+      // start failed): what the database holds now is not backed up yet, so start one.
+      if (!s.lineage && (await stampOf(s.dbPath)) !== null) await beginGeneration(s);
       // Everything, however far behind: ship() takes a bounded piece at a time.
       while (s.lineage && s.conns) {
         shipped = await ship(s);

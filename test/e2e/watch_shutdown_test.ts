@@ -144,3 +144,25 @@ Deno.test("file: SIGTERM while a restore drill runs ships the pending commits be
   }
   console.log("no run had a drill still running 150 ms after SIGTERM; order not checked");
 });
+
+Deno.test("file: a database deleted and created again just before SIGTERM is shipped before watch exits 0", async () => {
+  const bucket = await fileBucket();
+  const dir = await workDir();
+  const db = join(dir, "app.db");
+  await sqlite(db, appSchema);
+  await writer(db, { transactions: 3 });
+  // A long sync interval: the recreated file is not picked up by a sync before the signal.
+  const watch = startWatch(bucket, [db], { syncInterval: "3s" });
+  try {
+    await watch.waitForLog(/snapshot uploaded/);
+    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
+    await watch.waitForLog(/database file is missing/, { timeoutMs: 10_000 });
+    await sqlite(db, appSchema);
+    await writer(db, { transactions: 2, tag: "recreated" });
+    const stopped = await watch.stop("SIGTERM");
+    assert.equal(stopped.code, 0, stopped.log);
+    await assertRestoresExactly(bucket, db, "app.db", dir);
+  } finally {
+    await watch.kill();
+  }
+});
