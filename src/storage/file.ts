@@ -6,7 +6,7 @@
  * reader never sees half an object under its real name.
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { syncDirectory } from "../support/durable.ts";
 import { integrityError, WalsyncError } from "../support/errors.ts";
 import { bytesStream, hashingStream, sha256Hex } from "../support/hash.ts";
@@ -33,9 +33,39 @@ function pathOf(root: string, key: string): string {
   return join(root, key);
 }
 
-/** Writes a body to a new temporary file beside `path`, fsynced; returns its name. */
+/** Roots this process has created or found: from then on a missing root is an error. */
+const knownRoots = new Set<string>();
+
+/**
+ * Makes the directories between the root and `path`, one level at a time. The root itself is
+ * created once (a new bucket); after that, a root that is gone (an unmounted disk, a moved
+ * directory) is a storage error, never quietly created again on the disk below it.
+ */
+async function ensureParent(root: string, path: string): Promise<void> {
+  if (!knownRoots.has(root)) {
+    await Deno.mkdir(root, { recursive: true });
+    knownRoots.add(root);
+  }
+  let current = root;
+  for (const part of relative(root, dirname(path)).split(sep).filter((p) => p !== "")) {
+    current = join(current, part);
+    try {
+      await Deno.mkdir(current);
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists) continue;
+      if (err instanceof Deno.errors.NotFound) {
+        throw new WalsyncError(
+          "storage",
+          `the bucket directory ${root} is gone (unmounted or moved?); bring it back and watch carries on`,
+        );
+      }
+      throw err;
+    }
+  }
+}
+
+/** Writes a body to a new temporary file beside `path` (its directory exists), fsynced; returns its name. */
 async function writeTemp(path: string, body: ReadableStream<Uint8Array>): Promise<string> {
-  await Deno.mkdir(dirname(path), { recursive: true });
   const temp = `${path}${tempMarker}${crypto.randomUUID().slice(0, 8)}`;
   const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
   try {
@@ -90,7 +120,6 @@ async function openObject(key: string, path: string): Promise<Deno.FsFile> {
  * file, so listings skip it): conditional writes of other processes wait for it.
  */
 async function withFileLock<T>(path: string, task: () => Promise<T>): Promise<T> {
-  await Deno.mkdir(dirname(path), { recursive: true });
   const lock = await Deno.open(`${path}${tempMarker}lock`, {
     read: true,
     write: true,
@@ -128,9 +157,14 @@ async function readTagged(root: string, key: string): Promise<TaggedObject | nul
 }
 
 /** {@link Storage.createIfAbsent}: a hard link of a temporary file, under the key's lock. */
-function createIfAbsent(root: string, key: string, bytes: Uint8Array): Promise<ConditionalWrite> {
+async function createIfAbsent(
+  root: string,
+  key: string,
+  bytes: Uint8Array,
+): Promise<ConditionalWrite> {
   const path = pathOf(root, key);
-  return withFileLock(path, async () => {
+  await ensureParent(root, path);
+  return await withFileLock(path, async () => {
     const temp = await writeTemp(path, bytesStream(bytes));
     try {
       // link(2) fails when the name exists: the create is exclusive even without the lock.
@@ -147,14 +181,15 @@ function createIfAbsent(root: string, key: string, bytes: Uint8Array): Promise<C
 }
 
 /** {@link Storage.replaceIfMatch}: compare and rename, under the key's lock. */
-function replaceIfMatch(
+async function replaceIfMatch(
   root: string,
   key: string,
   bytes: Uint8Array,
   etag: string,
 ): Promise<ConditionalWrite> {
   const path = pathOf(root, key);
-  return withFileLock(path, async () => {
+  await ensureParent(root, path);
+  return await withFileLock(path, async () => {
     const current = await readTagged(root, key);
     if (current === null || current.etag !== etag) return { written: false };
     const temp = await writeTemp(path, bytesStream(bytes));
@@ -177,7 +212,7 @@ async function putObject(
   options: PutOptions,
 ): Promise<void> {
   const path = pathOf(root, key);
-  await Deno.mkdir(dirname(path), { recursive: true });
+  await ensureParent(root, path);
   // The bucket's disk is the storage here: a full one is a storage error naming the space.
   await checkFreeSpace(dirname(path), options.size, `object ${key}`, "storage");
   const hashing = hashingStream();

@@ -202,9 +202,12 @@ async function finalSync(s: WatchState): Promise<boolean> {
   if (s.history.lostLease()) shipped = false;
   else if (s.lineage || s.uploader.pendingCount > 0 || (await stampOf(s.dbPath)) !== null) {
     try {
-      // No generation (the file was replaced or created since the last sync, or the last
-      // start failed): what the database holds now is not backed up yet, so start one.
-      if (!s.lineage && (await stampOf(s.dbPath)) !== null) await beginGeneration(s);
+      // No generation although syncs succeed (the file was replaced or created since the last
+      // one): what the database holds now is not backed up yet, so start one. A watcher whose
+      // storage keeps failing has said so already; it does not try once more on the way out.
+      if (!s.lineage && s.lag.failingSince === 0 && (await stampOf(s.dbPath)) !== null) {
+        await beginGeneration(s);
+      }
       // Everything, however far behind: ship() takes a bounded piece at a time.
       while (s.lineage && s.conns) {
         shipped = await ship(s);

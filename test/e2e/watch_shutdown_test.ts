@@ -166,3 +166,39 @@ Deno.test("file: a database deleted and created again just before SIGTERM is shi
     await watch.kill();
   }
 });
+
+Deno.test("file: a bucket directory that disappears under watch is reported, never created again below, and shipped to once it is back", async () => {
+  const bucket = await fileBucket();
+  const dir = await workDir();
+  const db = join(dir, "app.db");
+  await sqlite(db, appSchema);
+  const watch = startWatch(bucket, [db]);
+  const aside = `${bucket.dir}.aside`;
+  try {
+    await watch.waitForLog(/snapshot uploaded/);
+    // As an unmounted disk would: the directory is simply not there any more.
+    await Deno.rename(bucket.dir, aside);
+    await writer(db, { transactions: 5, tag: "while gone" });
+    await watch.waitForLog(/bucket directory .* is gone/, { timeoutMs: 15_000 });
+    await sleep(500);
+    assert.equal(
+      await Deno.stat(bucket.dir).then(() => "exists", () => "missing"),
+      "missing",
+      `watch created the bucket directory again:\n${watch.log()}`,
+    );
+    await Deno.rename(aside, bucket.dir);
+    await waitUntil("the commits to ship", async () => {
+      try {
+        await assertRestoresExactly(bucket, db, "app.db", dir);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000);
+    const stopped = await watch.stop("SIGTERM");
+    assert.equal(stopped.code, 0, stopped.log);
+  } finally {
+    await watch.kill();
+    await Deno.remove(aside, { recursive: true }).catch(() => {});
+  }
+});
