@@ -11,7 +11,6 @@ import { createHash } from "node:crypto";
 import { integrityError, WalsyncError } from "../../support/errors.ts";
 import { openPromised, promisedIntegrity } from "../object.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
-import { createOffThreadHash, type OffThreadHash } from "./offthread_hash.ts";
 import {
   backoff,
   reportRetry,
@@ -202,59 +201,32 @@ async function rangedAttempt(
     p.catch(() => {}); // observed when its turn comes; a failure elsewhere must not crash
     inFlight.push(p);
   };
-  const hash = rangeHasher(size);
+  const hash = createHash("sha256");
   let done = 0;
   let writing: Promise<void> = Promise.resolve();
-  let sha256: string;
   try {
     for (let i = 0; i < parallel; i++) issue(i);
     for (let index = 0; index < count; index++) {
-      const received = await inFlight.shift()!;
+      const buf = await inFlight.shift()!;
       issue(index + parallel);
-      // Hashing this range overlaps writing the previous one (and, on the worker, receiving
-      // the next ones); the range is written once it is in the digest.
-      done += received.byteLength; // before the buffer is transferred to the hasher
-      const hashed = hash.update(received);
+      hash.update(buf);
+      done += buf.byteLength;
       options.onBytes?.(done);
       await writing;
-      writing = hashed.then((buf) =>
-        sink.write(buf).then(() => {
-          spare.push(new Uint8Array(buf.buffer));
-        })
-      );
+      writing = sink.write(buf).then(() => {
+        spare.push(new Uint8Array(buf.buffer));
+      });
       // Observed at the next turn; a failure meanwhile (a full disk) must not go unhandled.
       writing.catch(() => {});
     }
     await writing;
-    sha256 = await hash.digest();
   } catch (err) {
     // Nothing may still write into the sink or the buffers once this attempt is over.
     await Promise.allSettled([writing, ...inFlight]);
     throw err;
-  } finally {
-    hash.close();
   }
-  compare(key, promised, { sha256, size: done });
+  compare(key, promised, { sha256: hash.digest("hex"), size: done });
   return { info, sha256: promised.sha256, size: done };
-}
-
-/** Objects at least this large are hashed on a worker thread (starting one costs ~50 ms). */
-const offThreadHashMin = 64 * MiB;
-
-/** The digest of a ranged download: on a worker for a large object, else here. */
-function rangeHasher(size: number): OffThreadHash {
-  if (size >= offThreadHashMin && Deno.env.get("WALSYNC_HASH_THREAD") !== "0") {
-    return createOffThreadHash();
-  }
-  const hash = createHash("sha256");
-  return {
-    update: (bytes) => {
-      hash.update(bytes);
-      return Promise.resolve(bytes);
-    },
-    digest: () => Promise.resolve(hash.digest("hex")),
-    close: () => {},
-  };
 }
 
 /** Fills `buf` with bytes from `start`, resuming from the last byte received when the body stops. */
