@@ -18,6 +18,7 @@ import { DatabaseSync } from "node:sqlite";
 import { databaseError } from "./database.ts";
 import { parseWalHeader, walFrameHeaderSize, walHeaderSize, type WalIndexHeader } from "./wal.ts";
 import { type HeldFile, holdFile } from "../support/held_file.ts";
+import { readAt } from "../support/read_at.ts";
 import { openWalIndex, type WalIndex } from "./wal_index.ts";
 
 /** A consistent image of a database, readable at any offset until it is closed. */
@@ -46,18 +47,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** Reads exactly `buffer.byteLength` bytes at `offset` unless the file ends first. */
-async function readAt(file: Deno.FsFile, offset: number, buffer: Uint8Array): Promise<number> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return filled;
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
+import { readAt } from "./read_at.ts";
 
 /** SHA256 of a byte array, as lower-case hex. */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -256,22 +257,17 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
   const file = await Deno.open(path, { read: true });
   const size = (await file.stat()).size;
   let queue: Promise<unknown> = Promise.resolve();
-  const readAt = async (offset: number, buffer: Uint8Array): Promise<number> => {
-    await file.seek(offset, Deno.SeekMode.Start);
-    let filled = 0;
-    const want = Math.min(buffer.byteLength, Math.max(0, size - offset));
-    while (filled < want) {
-      const n = await file.read(buffer.subarray(filled, want));
-      if (n === null) break;
-      filled += n;
-    }
-    return filled;
-  };
+  const readFrom = (offset: number, buffer: Uint8Array): Promise<number> =>
+    readAt(
+      file,
+      offset,
+      buffer.subarray(0, Math.min(buffer.byteLength, Math.max(0, size - offset))),
+    );
   return {
     size,
     read(offset, buffer) {
       // One read at a time: the descriptor's position is shared.
-      const result = queue.then(() => readAt(offset, buffer));
+      const result = queue.then(() => readFrom(offset, buffer));
       queue = result.catch(() => {});
       return result;
     },

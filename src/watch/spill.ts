@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { constants as zlibConstants, createZstdCompress, zstdDecompressSync } from "node:zlib";
 import { walFrameHeaderSize, type WalHeader, walkFrames, type WalPosition } from "../format/wal.ts";
+import { readAt } from "../support/read_at.ts";
 
 /** Bytes of WAL read per piece (whole frames are taken from it). */
 const pieceBytes = 4 * 1024 * 1024;
@@ -55,18 +56,6 @@ function withoutEmptyFrames(tail: Uint8Array): Uint8Array {
     end -= emptyFrameBytes;
   }
   return tail.subarray(0, end);
-}
-
-/** Reads up to `buffer.byteLength` bytes at `offset`; fewer at the end of the file. */
-async function readInto(file: Deno.FsFile, offset: number, buffer: Uint8Array): Promise<number> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return filled;
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
@@ -129,7 +118,7 @@ export async function spillTransaction(
   try {
     while (position.offset < endOffset) {
       const want = Math.min(piece.byteLength, endOffset - position.offset);
-      const got = await readInto(wal, position.offset, piece.subarray(0, want));
+      const got = await readAt(wal, position.offset, piece.subarray(0, want));
       const walk = walkFrames(piece.subarray(0, got), header, position);
       if (walk.frameCount === 0) break;
       // The compressor is done with the piece once the write's callback runs: then reuse it.

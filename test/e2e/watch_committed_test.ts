@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { appSchema, writer } from "../support/application.ts";
-import { fileBucket, type TestBucket } from "../support/bucket.ts";
+import { fileBucket } from "../support/bucket.ts";
 import { workDir } from "../support/files.ts";
 import { maxStoredTxid, segmentKeys } from "../support/layout.ts";
-import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { sqlite } from "../support/sqlite.ts";
 import { sleep } from "../support/wait.ts";
-import { assertRestoresExactly, startWatch, tryRestore } from "../support/walsync.ts";
+import { assertRestoresExactly, restoresWithin, startWatch } from "../support/walsync.ts";
 import {
   parseWalHeader,
   readCommittedFrames,
@@ -20,28 +20,6 @@ import {
   walFrameHeaderSize,
   walStartPosition,
 } from "../../src/format/wal.ts";
-
-/** Whether a restore taken now equals `db`, polled until `timeoutMs`. */
-async function restoresWithin(
-  bucket: TestBucket,
-  db: string,
-  name: string,
-  dir: string,
-  timeoutMs: number,
-): Promise<boolean> {
-  const source = (await dbFingerprint(db)).sha3;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const r = await tryRestore(bucket, name, dir);
-    if (r.code === 0) {
-      const same = (await dbFingerprint(r.out)).sha3 === source;
-      await Deno.remove(r.out);
-      if (same) return true;
-    }
-    await sleep(200);
-  }
-  return false;
-}
 
 Deno.test("file: a database watched through a symlink is backed up after its first snapshot (its -wal is beside the real file), and the log names the real path", async () => {
   const bucket = await fileBucket();

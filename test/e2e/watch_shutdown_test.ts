@@ -11,7 +11,7 @@ import { workDir } from "../support/files.ts";
 import { generationsOf, segmentKeys } from "../support/layout.ts";
 import { sqlite } from "../support/sqlite.ts";
 import { sleep, waitUntil } from "../support/wait.ts";
-import { assertRestoresExactly, startWatch } from "../support/walsync.ts";
+import { assertRestoresExactly, restoresWithin, startWatch } from "../support/walsync.ts";
 
 /** Mounts a tmpfs of `size` at `dir`; false when this machine does not allow it. */
 async function mountTmpfs(dir: string, size: string): Promise<boolean> {
@@ -64,14 +64,7 @@ Deno.test({
       await watch.waitForLog(/sync failed; will retry/, { count: 2 });
       await Deno.remove(filler);
       await writer(db, { transactions: 5, tag: "after" });
-      await waitUntil("the backlog to ship", async () => {
-        try {
-          await assertRestoresExactly(bucket, db, "app.db", dir);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 30_000);
+      assert.ok(await restoresWithin(bucket, db, "app.db", dir, 30_000), watch.log());
       assert.deepEqual((await generationsOf(bucket, "app.db")).length, 1, watch.log());
       assert.equal(watch.log().match(/generation started/g)?.length, 1, watch.log());
       const stopped = await watch.stop("SIGTERM");
@@ -187,14 +180,7 @@ Deno.test("file: a bucket directory that disappears under watch is reported, nev
       `watch created the bucket directory again:\n${watch.log()}`,
     );
     await Deno.rename(aside, bucket.dir);
-    await waitUntil("the commits to ship", async () => {
-      try {
-        await assertRestoresExactly(bucket, db, "app.db", dir);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30_000);
+    assert.ok(await restoresWithin(bucket, db, "app.db", dir, 30_000), watch.log());
     const stopped = await watch.stop("SIGTERM");
     assert.equal(stopped.code, 0, stopped.log);
   } finally {

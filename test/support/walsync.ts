@@ -211,3 +211,25 @@ export async function assertRestoresExactly(
   assert.equal(got.sha3, want.sha3, `restore of ${name} differs from ${source}`);
   return out;
 }
+
+/** Whether a restore taken now equals `db`, polled until `timeoutMs`. */
+export async function restoresWithin(
+  bucket: BucketArg,
+  db: string,
+  name: string,
+  dir: string,
+  timeoutMs: number,
+): Promise<boolean> {
+  const source = (await dbFingerprint(db)).sha3;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await tryRestore(bucket, name, dir);
+    if (r.code === 0) {
+      const same = (await dbFingerprint(r.out)).sha3 === source;
+      await Deno.remove(r.out);
+      if (same) return true;
+    }
+    await sleep(200);
+  }
+  return false;
+}
