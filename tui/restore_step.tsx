@@ -1,6 +1,6 @@
 /**
  * Step 6: the restore running: a bar, bytes, rate and time left. The wizard redraws it a few
- * times a second at most (see `App`), which keeps a slow SSH link responsive.
+ * times a second at most (see `restore_run.ts`), which keeps a slow SSH link responsive.
  * @module
  */
 import { Box, Text } from "ink";
