@@ -19,6 +19,7 @@ import { databaseError } from "./database.ts";
 import { parseWalHeader, walFrameHeaderSize, walHeaderSize, type WalIndexHeader } from "./wal.ts";
 import { type HeldFile, holdFile } from "../support/held_file.ts";
 import { readAt } from "../support/read_at.ts";
+import { sameBytes } from "../support/bytes.ts";
 import { openWalIndex, type WalIndex } from "./wal_index.ts";
 
 /** A consistent image of a database, readable at any offset until it is closed. */
@@ -43,12 +44,6 @@ export class ImageUnavailable extends Error {}
 /** How often the wal-index header may move while the read transaction starts. */
 const pinAttempts = 50;
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * Begins a read transaction whose snapshot is exactly the published header: the header read
  * before and after `BEGIN; SELECT` is the same (its change counter moves on every commit and
@@ -65,7 +60,7 @@ function pinReadTransaction(
     conn.prepare("SELECT count(*) FROM sqlite_master").get();
     const backfilled = index.backfilled();
     const after = index.read();
-    if (before && after && backfilled !== null && equalBytes(before.bytes, after.bytes)) {
+    if (before && after && backfilled !== null && sameBytes(before.bytes, after.bytes)) {
       return { header: after, backfilled };
     }
     conn.exec("ROLLBACK");

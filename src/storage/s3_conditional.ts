@@ -10,10 +10,7 @@ import { sha256Hex } from "../support/hash.ts";
 import { errorContext, fullKey, type S3Bucket } from "./s3_client.ts";
 import { isConditionRefused, isNotFound, toStorageError } from "./s3_errors.ts";
 import type { ConditionalWrite, TaggedObject } from "./storage.ts";
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
-}
+import { sameBytes } from "../support/bytes.ts";
 
 /** Reads a small object whole with its ETag, or `null` when it does not exist. */
 export async function readTagged(s3: S3Bucket, key: string): Promise<TaggedObject | null> {

@@ -27,6 +27,7 @@ import { withProcessLock } from "./locks.ts";
 import { type FileStamp, stampOf } from "./stamp.ts";
 import type { SealedSegment } from "./uploader.ts";
 import type { WalIndex } from "../format/wal_index.ts";
+import { sameBytes } from "../support/bytes.ts";
 
 /** A segment holds about this many bytes of WAL at most (a longer backlog is cut into several). */
 export const segmentBytes = 16 * 1024 * 1024;
@@ -270,12 +271,6 @@ export interface Collector {
   forget(): void;
   /** Not behind any more (the lineage ended). */
   clearBehind(): void;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Creates the collector of the WAL at `walPath`, for database `name` in the bucket. */
