@@ -124,3 +124,10 @@ export function databaseError(path: string, err: unknown): WalsyncError {
   }
   return new WalsyncError("database", `cannot read ${path}: ${message}`);
 }
+
+/** Starts a read transaction on `db` (with its WAL read mark). */
+export function beginRead(db: DatabaseSync): void {
+  db.exec("BEGIN");
+  // A statement is needed for the read transaction (and its WAL read mark) to start.
+  db.prepare("SELECT count(*) FROM sqlite_master").get();
+}

@@ -15,7 +15,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { databaseError } from "./database.ts";
+import { beginRead, databaseError } from "./database.ts";
 import { parseWalHeader, walFrameHeaderSize, walHeaderSize, type WalIndexHeader } from "./wal.ts";
 import { type HeldFile, holdFile } from "../support/held_file.ts";
 import { readAt } from "../support/read_at.ts";
@@ -56,8 +56,7 @@ function pinReadTransaction(
 ): { header: WalIndexHeader; backfilled: number } {
   for (let attempt = 0; attempt < pinAttempts; attempt++) {
     const before = index.read();
-    conn.exec("BEGIN");
-    conn.prepare("SELECT count(*) FROM sqlite_master").get();
+    beginRead(conn);
     const backfilled = index.backfilled();
     const after = index.read();
     if (before && after && backfilled !== null && sameBytes(before.bytes, after.bytes)) {
@@ -176,16 +175,14 @@ export async function openSnapshotImage(dbPath: string): Promise<SnapshotImage> 
       pinned = pinReadTransaction(conn, index);
     } else {
       // Rollback journal: the shared lock of this transaction keeps writers out.
-      conn.exec("BEGIN");
-      conn.prepare("SELECT count(*) FROM sqlite_master").get();
+      beginRead(conn);
     }
     image = await pinnedImage({
       readDatabase: dbFile.readAt,
       walPath: `${dbPath}-wal`,
       index: pinned?.header ?? null,
       backfilled: pinned?.backfilled ?? 0,
-      pageSize: pragmaNumber(conn, "page_size"),
-      pageCount: pragmaNumber(conn, "page_count"),
+      reader: conn,
     });
     const { pageSize, pageCount, size, walPages, read } = image;
     return { pageSize, pageCount, size, walPages, read, close };
@@ -205,10 +202,8 @@ export interface PinnedState {
   index: WalIndexHeader | null;
   /** `nBackfill`, read after the transaction began and before the header was read again. */
   backfilled: number;
-  /** Page size, from the read transaction. */
-  pageSize: number;
-  /** Pages, from the read transaction. */
-  pageCount: number;
+  /** The connection holding the read transaction (it gives the page size and count). */
+  reader: DatabaseSync;
 }
 
 /**
@@ -216,7 +211,9 @@ export interface PinnedState {
  * closed). Closing it closes only the `-wal` descriptor it opened.
  */
 export async function pinnedImage(state: PinnedState): Promise<SnapshotImage> {
-  const { index, backfilled, pageSize, pageCount } = state;
+  const { index, backfilled } = state;
+  const pageSize = pragmaNumber(state.reader, "page_size");
+  const pageCount = pragmaNumber(state.reader, "page_count");
   // Fully checkpointed: the reader may hold slot 0, which lets a writer restart the WAL
   // under it, but the database file then holds every page of this state and no checkpoint
   // can change it while the transaction lasts.

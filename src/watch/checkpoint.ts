@@ -17,7 +17,7 @@ import {
   rotateReaders,
   takeWriteLock,
 } from "./connections.ts";
-import { beginRead } from "./connections.ts";
+import { beginRead } from "../format/database.ts";
 import type { Lineage } from "./lineage.ts";
 import type { Schedule } from "./schedule.ts";
 import type { Uploader } from "./uploader.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { databaseError } from "../format/database.ts";
+import { beginRead, databaseError } from "../format/database.ts";
 import { WalsyncError } from "../support/errors.ts";
 import type { LogFields, Logger } from "../support/log.ts";
 import { sleep } from "./locks.ts";
@@ -36,13 +36,6 @@ export interface Connections {
   index: WalIndex;
   /** The database file, for snapshots read in place; held as long as the connections. */
   file: HeldFile;
-}
-
-/** Starts a read transaction on `db` (with its WAL read mark). */
-export function beginRead(db: DatabaseSync): void {
-  db.exec("BEGIN");
-  // A statement is needed for the read transaction (and its WAL read mark) to start.
-  db.prepare("SELECT count(*) FROM sqlite_master").get();
 }
 
 /** Ends the read transaction of `db`, if any. */

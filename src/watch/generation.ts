@@ -3,7 +3,6 @@
  * that the segments after it continue it frame for frame.
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { WalsyncError } from "../support/errors.ts";
 import type { HistoryWriter } from "../history/writer.ts";
 import { meta, newGenerationId, snapshotKey } from "../format/layout.ts";
@@ -11,6 +10,7 @@ import type { LogFields, Logger } from "../support/log.ts";
 import { putSourceObject, type WrittenObject } from "../storage/object.ts";
 import { pinnedImage } from "../format/snapshot_image.ts";
 import type { Storage } from "../storage/storage.ts";
+import { beginRead } from "../format/database.ts";
 import {
   indexDescribes,
   parseWalHeader,
@@ -22,7 +22,6 @@ import {
   walStartPosition,
 } from "../format/wal.ts";
 import {
-  beginRead,
   closeConnections,
   type Connections,
   openConnections,
@@ -176,7 +175,6 @@ async function takeSnapshot(
   const { walInode, header, position } = pinned;
   const generation = newGenerationId();
   const { name, storage } = target;
-  const reader = c.readers[0];
   // The image is read in place inside reader 0's open transaction: the state at the lock
   // above, with no temporary copy (format/snapshot_image.ts).
   const image = await pinnedImage({
@@ -184,8 +182,7 @@ async function takeSnapshot(
     walPath: target.walPath,
     index: pinned.committed,
     backfilled: pinned.backfilled,
-    pageSize: pragmaNumber(reader, "page_size"),
-    pageCount: pragmaNumber(reader, "page_count"),
+    reader: c.readers[0],
   });
   try {
     // History hook: the txid follows the head (never below one this process used), and
@@ -223,9 +220,4 @@ async function takeSnapshot(
   } finally {
     image.close();
   }
-}
-
-function pragmaNumber(db: DatabaseSync, name: string): number {
-  const row = db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>;
-  return Number(row[name]);
 }
