@@ -200,7 +200,7 @@ async function finalSync(s: WatchState): Promise<boolean> {
   let shipped = true;
   // The history is another process's now: nothing more may be written to it.
   if (s.history.lostLease()) shipped = false;
-  else if (s.lineage || s.uploader.pendingCount > 0 || (await stampOf(s.dbPath)) !== null) {
+  else {
     try {
       // No generation although syncs succeed (the file was replaced or created since the last
       // one): what the database holds now is not backed up yet, so start one. A watcher whose
