@@ -17,7 +17,6 @@
 import { type CatalogObject, checkTxidRange, lastKnownTxid, readCatalog } from "./catalog.ts";
 import { integrityError, WalsyncError } from "../support/errors.ts";
 import { generationPrefix, headKey, maxTxid, meta, parseKey } from "../format/layout.ts";
-import { hashFile } from "../support/hash.ts";
 import type { Logger } from "../support/log.ts";
 import type { Metadata, Storage } from "../storage/storage.ts";
 import { encodeHead, type Head, readHead } from "./head.ts";
@@ -80,8 +79,6 @@ export interface HistoryWriter {
   setBase(generation: string): Promise<void>;
   /** Signs an object's metadata (which must hold `sha256`) when a key is set. */
   sign(key: string, metadata: Metadata): Metadata;
-  /** Signs the metadata of a file about to be uploaded (hashing it only when a key is set). */
-  signFile(key: string, path: string, metadata: Metadata): Promise<Metadata>;
   /** Whether a signing key is set. */
   readonly signed: boolean;
   /** The generation the holder is writing, if any (retention never deletes it). */
@@ -295,11 +292,6 @@ export function createHistoryWriter(
     setBase: (generation) => setBase(w, generation),
     sign(key, metadata) {
       return signObject(key, metadata, signing);
-    },
-    async signFile(key, path, metadata) {
-      if (!signing) return metadata;
-      const { sha256 } = await hashFile(path);
-      return signObject(key, { ...metadata, [meta.sha256]: sha256 }, signing);
     },
     lostLease() {
       return w.lost ?? undefined;

@@ -11,8 +11,7 @@ import { integrityError } from "../support/errors.ts";
 import {
   type ByteSource,
   bytesStream,
-  fileStream,
-  hashFile,
+  fileSource,
   hashingStream,
   hashSource,
   sha256Hex,
@@ -42,12 +41,12 @@ function withIntegrity(metadata: Metadata, sha256: string, size: number): Metada
 }
 
 /**
- * Files up to this size are read once into memory and sent from there: hashing and streaming
- * a file allocate 1 MiB buffers each (five for one file), far more than a small snapshot.
+ * Sources up to this size are read once into memory and sent from there: hashing and streaming
+ * allocate buffers of megabytes, far more than a small snapshot or segment.
  */
 const smallFileLimit = 1 << 20;
 
-/** Uploads a file with its SHA256 and size in metadata. */
+/** Uploads a file with its SHA256 and size in metadata (see {@link putSourceObject}). */
 export async function putFileObject(
   storage: Storage,
   key: string,
@@ -55,27 +54,12 @@ export async function putFileObject(
   metadata: Metadata,
   onBytes?: (total: number) => void,
 ): Promise<WrittenObject> {
-  if ((await Deno.stat(path)).size <= smallFileLimit) {
-    const bytes = await Deno.readFile(path);
-    // A file that grew past the limit meanwhile is streamed like any large file.
-    if (bytes.byteLength <= smallFileLimit) {
-      onBytes?.(bytes.byteLength);
-      return await putBytesObject(storage, key, bytes, metadata);
-    }
+  const source = await fileSource(path);
+  try {
+    return await putSourceObject(storage, key, source, metadata, { onBytes });
+  } finally {
+    source.close();
   }
-  // A large body gets its CRC32s (whole and per part) in the same pass as its SHA256: the
-  // server checks the upload against them, so the upload itself hashes nothing
-  // (src/storage/transfer/parts.ts).
-  const statSize = (await Deno.stat(path)).size;
-  const parts = statSize > multipartThreshold ? partChecksummer(partSizeFor(statSize)) : undefined;
-  const { sha256, size } = await hashFile(path, undefined, parts?.update);
-  await storage.put(key, () => fileStream(path, onBytes), {
-    size,
-    sha256,
-    metadata: withIntegrity(metadata, sha256, size),
-    parts: parts?.finish(),
-  });
-  return { key, sha256, size };
 }
 
 /**
