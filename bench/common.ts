@@ -20,6 +20,7 @@ import {
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type MinioServer, startMinio } from "../test/support/minio.ts";
+import { fileSource, hashSource, sourceStream } from "../src/support/hash.ts";
 
 /** Repository root (the directory holding `main.ts`). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -851,4 +852,22 @@ export async function machineReport(litestream: string | null): Promise<string> 
  */
 export function isLitestreamL0(key: string): boolean {
   return /\/0000\/[0-9a-f]{16}-[0-9a-f]{16}\.ltx$/.test(key);
+}
+
+/** SHA256 and size of a file, taken the way Walsync's pre-pass takes them (`hashSource`). */
+export async function hashPath(path: string): Promise<{ sha256: string; size: number }> {
+  const source = await fileSource(path);
+  try {
+    return await hashSource(source);
+  } finally {
+    source.close();
+  }
+}
+
+/** A file as the byte stream Walsync uploads (`sourceStream`); closed when the stream ends. */
+export async function pathStream(path: string): Promise<ReadableStream<Uint8Array>> {
+  const source = await fileSource(path);
+  return sourceStream(source).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({ flush: () => source.close() }),
+  );
 }

@@ -3,7 +3,7 @@
  * on one database, against a MinIO. Called by `snapshot_bench.ts` (after the end-to-end runs);
  * it uses Walsync's own exported functions, so it measures the current `src/` code.
  *
- * Snapshot steps: `copyDatabase` (SQLite backup API into a temp file), `hashFile` (the digest
+ * Snapshot steps: `copyDatabase` (SQLite backup API into a temp file), `hashSource` (the digest
  * pre-pass), then the upload four ways so the cost of each layer shows: a bare lib-storage
  * Upload (no checksums), the same with the SDK's per-part SHA256 (`ChecksumAlgorithm`), the
  * same with Walsync's streaming hasher in the pipe, and `storage.put` (both, as Walsync does).
@@ -16,7 +16,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { integrityCheck } from "../src/format/database.ts";
-import { fileStream, hashFile, hashingStream } from "../src/support/hash.ts";
+import { fileSource, hashingStream, sourceStream } from "../src/support/hash.ts";
 import { meta } from "../src/format/layout.ts";
 import { readObject } from "../src/storage/object.ts";
 import { copyDatabase } from "../src/ops/snapshot.ts";
@@ -24,9 +24,11 @@ import { s3Storage } from "../src/storage/s3.ts";
 import cpuProcess from "node:process";
 import {
   findMinioPid,
+  hashPath,
   median,
   MiB,
   min,
+  pathStream,
   processCpuSeconds,
   removeQuietly,
   secs,
@@ -122,33 +124,42 @@ export async function runPhases(ctx: PhaseContext): Promise<void> {
       );
       let digest = { sha256: "", size: 0 };
       record(
-        "snapshot: hashFile pre-pass (current)",
-        await time(async () => (digest = await hashFile(copy))),
+        "snapshot: hashSource pre-pass (current)",
+        await time(async () => (digest = await hashPath(copy))),
       );
       record(
         "upload: lib-storage, no checksums",
-        await time(() => upload("phases/plain", fileStream(copy), false)),
+        await time(async () => upload("phases/plain", await pathStream(copy), false)),
       );
       record(
         "upload: + SDK per-part SHA256 (ChecksumAlgorithm)",
-        await time(() => upload("phases/sdk-sha", fileStream(copy), true)),
+        await time(async () => upload("phases/sdk-sha", await pathStream(copy), true)),
       );
       record(
         "upload: + Walsync stream hash (hashingStream)",
-        await time(() =>
-          upload("phases/stream-sha", fileStream(copy).pipeThrough(hashingStream().stream), false)
+        await time(async () =>
+          upload(
+            "phases/stream-sha",
+            (await pathStream(copy)).pipeThrough(hashingStream().stream),
+            false,
+          )
         ),
       );
       const key = "snapshot.db";
       record(
         "upload: storage.put (stream hash + guard + SDK SHA256, as walsync)",
-        await time(() =>
-          storage.put(key, () => fileStream(copy), {
-            size: digest.size,
-            sha256: digest.sha256,
-            metadata: { [meta.sha256]: digest.sha256, [meta.size]: String(digest.size) },
-          })
-        ),
+        await time(async () => {
+          const source = await fileSource(copy);
+          try {
+            await storage.put(key, () => sourceStream(source), {
+              size: digest.size,
+              sha256: digest.sha256,
+              metadata: { [meta.sha256]: digest.sha256, [meta.size]: String(digest.size) },
+            });
+          } finally {
+            source.close();
+          }
+        }),
       );
       await storage.delete(["plain", "sdk-sha", "stream-sha"]);
 

@@ -8,11 +8,11 @@
  * - openssl: `openssl speed -mr -elapsed -seconds 3 -evp sha256 -bytes 1048576` (the
  *   baseline, wall clock like the rest), and the same without `-elapsed` (openssl's default:
  *   bytes per second of its own CPU time) for the CPU-time comparison;
- * - hashFile: `src/support/hash.ts` `hashFile` over a temp file of random data (page cache warm: the
- *   file was just written; this is the path of the pre-upload digest of a snapshot copy);
+ * - hashSource: `src/support/hash.ts` `hashSource` over a `fileSource` of a temp file of random
+ *   data (page cache warm: the file was just written; the pre-upload digest of a file);
  * - hashingStream: `src/support/hash.ts` `hashingStream` fed 1 MiB chunks from memory through a
  *   ReadableStream (the path of every upload and download);
- * and as references: `createHash` over the same chunks without streams, and `fileStream` reading
+ * and as references: `createHash` over the same chunks without streams, and `sourceStream` reading
  * the file without hashing.
  * Each Walsync case is timed by wall clock and by this process's CPU time (user + system,
  * all threads), so a busy machine shows up as a gap between the two tables.
@@ -23,13 +23,15 @@ import { createHash, randomFillSync } from "node:crypto";
 import cpuProcess from "node:process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fileStream, hashFile, hashingStream } from "../src/support/hash.ts";
+import { hashingStream } from "../src/support/hash.ts";
 import {
+  hashPath,
   machine,
   max,
   median,
   MiB,
   opensslSha256,
+  pathStream,
   rate,
   removeQuietly,
   requireFreeDisk,
@@ -89,7 +91,7 @@ async function timeIt(fn: () => Promise<unknown> | unknown): Promise<Took> {
 
 const cases: Record<string, (file: string) => Promise<Took>> = {
   // Walsync paths.
-  "hashFile (file, src/support/hash.ts)": (file) => timeIt(() => hashFile(file)),
+  "hashSource over fileSource (file, src/support/hash.ts)": (file) => timeIt(() => hashPath(file)),
   "hashingStream (memory, src/support/hash.ts)": (_file) =>
     timeIt(async () => {
       const h = hashingStream();
@@ -104,9 +106,9 @@ const cases: Record<string, (file: string) => Promise<Took>> = {
       for (let i = 0; i < chunkCount; i++) h.update(pool[i % poolChunks]);
       h.digest("hex");
     }),
-  "fileStream read only (no hash)": (file) =>
+  "sourceStream read only (no hash)": (file) =>
     timeIt(async () => {
-      for await (const _ of fileStream(file)) { /* read */ }
+      for await (const _ of await pathStream(file)) { /* read */ }
     }),
 };
 
@@ -127,7 +129,7 @@ try {
   }
   let block = 0;
   // Warm-up: JIT, module init, page cache of the file.
-  await hashFile(file);
+  await hashPath(file);
   for (let run = 1; run <= runs; run++) {
     const ossl = await opensslSha256({ elapsed: true });
     block = ossl.block;
@@ -160,7 +162,7 @@ try {
   report(wall, `openssl speed -elapsed -evp sha256 (${block} B blocks)`);
   console.log("\n## CPU-time throughput (bytes per CPU second; steadier on a busy machine)\n");
   report(cpu, `openssl speed -evp sha256 (${block} B blocks, user CPU)`);
-  console.log("\ntarget: Walsync path (hashFile, hashingStream) / openssl >= 0.85 (wall clock)");
+  console.log("\ntarget: Walsync path (hashSource, hashingStream) / openssl >= 0.85 (wall clock)");
   for (const name of Object.keys(cases).slice(0, 2)) {
     const best = max(wall[name]) / max(wall.openssl);
     const med = median(wall[name]) / median(wall.openssl);
