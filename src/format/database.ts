@@ -84,7 +84,8 @@ export async function readDatabaseHeader(path: string): Promise<DatabaseHeader> 
 
 /**
  * Runs `PRAGMA integrity_check` (or the faster `quick_check`) on a database no other process
- * uses, returning its verdict.
+ * uses, returning its verdict: `ok`, or SQLite's findings on one line, separated by `; `
+ * (SQLite puts several on one row with newlines, under a `*** in database main ***` banner).
  * @example
  * ```ts
  * if (integrityCheck("restored.db") !== "ok") throw new Error("restored database is damaged");
@@ -97,7 +98,11 @@ export function integrityCheck(
   const db = new DatabaseSync(path);
   try {
     const rows = db.prepare(`PRAGMA ${pragma}`).all() as Record<string, unknown>[];
-    return rows.map((row) => String(Object.values(row)[0])).join("; ");
+    return rows
+      .flatMap((row) => String(Object.values(row)[0]).split("\n"))
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !/^\*\*\* in database \w+ \*\*\*$/.test(line))
+      .join("; ");
   } finally {
     db.close();
   }

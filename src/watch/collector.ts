@@ -147,9 +147,20 @@ function seal(
 
 let spillDir: Promise<string> | null = null;
 
-/** A directory of this process for spill files (each is removed once uploaded). */
+/**
+ * A directory of this process for spill files (each is removed once uploaded). The directory
+ * goes when the process exits: a watcher restarted every day would otherwise leave one behind
+ * in the temporary directory per run.
+ */
 function spillDirectory(): Promise<string> {
-  spillDir ??= Deno.makeTempDir({ prefix: "walsync-spill-" });
+  spillDir ??= Deno.makeTempDir({ prefix: "walsync-spill-" }).then((dir) => {
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+    return dir;
+  });
   return spillDir;
 }
 

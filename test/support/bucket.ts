@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { openBucket } from "../../src/storage/bucket.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { type MinioServer, sharedMinio } from "./minio.ts";
+import { scratchDir } from "./files.ts";
 
 /** A raw object: its bytes and metadata. */
 export interface RawObject {
@@ -40,7 +41,7 @@ export interface TestBucket {
 
 /** A fresh `file://` bucket in a temporary directory. */
 export async function fileBucket(): Promise<TestBucket & { dir: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "walsync-bucket-" });
+  const dir = await scratchDir("walsync-bucket-");
   const keys = async (): Promise<string[]> => {
     const found: string[] = [];
     const walk = async (path: string, rel: string) => {

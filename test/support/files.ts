@@ -27,6 +27,14 @@ export function workDir(): Promise<string> {
   return Deno.makeTempDir({ dir: testRoot(), prefix: "walsync-test-" });
 }
 
+/**
+ * A temporary directory named `prefix…` under the test process's root, removed at exit with
+ * the rest (a `file://` bucket, a scratch folder a test does not clean itself).
+ */
+export function scratchDir(prefix: string): Promise<string> {
+  return Deno.makeTempDir({ dir: testRoot(), prefix });
+}
+
 /** Files in a directory (names only). */
 export async function filesIn(dir: string): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();

@@ -12,11 +12,12 @@ import type { CatalogObject, DatabaseCatalog } from "../../src/history/catalog.t
 import { WalsyncError } from "../../src/support/errors.ts";
 import { readHistory } from "../../src/history/read.ts";
 import { generationTime, snapshotKey, walSegmentKey } from "../../src/format/layout.ts";
-import { planRestore } from "../../src/ops/restore.ts";
+import { planRestore, restoreDatabase } from "../../src/ops/restore.ts";
 import { takeSnapshot } from "../../src/ops/snapshot.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { verifyDatabase } from "../../src/ops/verify.ts";
 import { fileBucket, storageOf, type TestBucket } from "../support/bucket.ts";
+import { filesIn } from "../support/files.ts";
 import { tamper } from "../support/layout.ts";
 
 /** A WAL database `app.db` in `dir` holding `rows` rows, written in process. */
@@ -150,6 +151,43 @@ Deno.test("verifyDatabase on a file:// bucket: an intact backup has no failures;
     assert.equal(report.failures.length, 1, JSON.stringify(report.failures));
     assert.equal(report.failures[0].key, damaged);
     assert.match(report.failures[0].problem, /SHA256 mismatch/);
+  } finally {
+    await cleanUp(bucket, storage, dir);
+  }
+});
+
+Deno.test("restore of a snapshot whose digests all match but whose pages fail integrity_check: exit 5 with SQLite's finding on one line, nothing left in the output directory", async () => {
+  const bucket = await fileBucket();
+  const storage = await storageOf(bucket);
+  const dir = await Deno.makeTempDir({ prefix: "walsync-unit-" });
+  try {
+    // A rollback-journal database of several 4 KiB pages; its last page is a table leaf. The
+    // fragmented-bytes count in that leaf's header (offset 7) is wrong: SQLite reads every row,
+    // so the snapshot goes up with honest digests, but integrity_check reports the page.
+    const source = join(dir, "app.db");
+    const db = new DatabaseSync(source);
+    db.exec("PRAGMA page_size=4096; CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+    const insert = db.prepare("INSERT INTO t(v) VALUES (?)");
+    for (let i = 0; i < 200; i++) insert.run(`row ${i} ${"x".repeat(200)}`);
+    db.close();
+    const bytes = await Deno.readFile(source);
+    const lastPage = bytes.byteLength - 4096;
+    assert.equal(bytes[lastPage], 0x0d, "the last page is a table leaf");
+    bytes[lastPage + 7] = 9;
+    await Deno.writeFile(source, bytes);
+    await takeSnapshot(storage, source);
+
+    const outDir = join(dir, "out");
+    await Deno.mkdir(outDir);
+    await assert.rejects(
+      () => restoreDatabase(storage, "app.db", { output: join(outDir, "restored.db") }),
+      (err: unknown) =>
+        err instanceof WalsyncError && err.kind === "integrity" &&
+        /fails PRAGMA integrity_check: .*Fragmentation of 0 bytes reported as 9 on page 14/.test(
+          err.message,
+        ) && !err.message.includes("\n"),
+    );
+    assert.deepEqual(await filesIn(outDir), [], "no output and no temporary file");
   } finally {
     await cleanUp(bucket, storage, dir);
   }
