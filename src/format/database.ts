@@ -82,6 +82,19 @@ export async function readDatabaseHeader(path: string): Promise<DatabaseHeader> 
   return header;
 }
 
+/** Options for {@link integrityCheck}. */
+export interface IntegrityCheckOptions {
+  /**
+   * Map the file into memory (`PRAGMA mmap_size`) so that SQLite reads pages from the page
+   * cache without a system call each: 0.07 s instead of 0.59 s for 1 GiB of 4 KiB pages here
+   * (docs/benchmarks.md). The mapped pages are the file's own page cache, so they cost no
+   * memory beyond it, but they count in the process's RSS while mapped. A disk read error in
+   * a mapped page arrives as SIGBUS rather than as an error: for a private file just written
+   * (a restore's temporary file), not for a database other processes use.
+   */
+  mapFile?: boolean;
+}
+
 /**
  * Runs `PRAGMA integrity_check` (or the faster `quick_check`) on a database no other process
  * uses, returning its verdict: `ok`, or SQLite's findings on one line, separated by `; `
@@ -94,9 +107,13 @@ export async function readDatabaseHeader(path: string): Promise<DatabaseHeader> 
 export function integrityCheck(
   path: string,
   pragma: "integrity_check" | "quick_check" = "integrity_check",
+  options: IntegrityCheckOptions = {},
 ): string {
   const db = new DatabaseSync(path);
   try {
+    // SQLite caps the mapping at its compile-time maximum (2 GiB in node:sqlite); pages past it
+    // are read as usual.
+    if (options.mapFile) db.exec(`PRAGMA mmap_size=${Deno.statSync(path).size}`);
     const rows = db.prepare(`PRAGMA ${pragma}`).all() as Record<string, unknown>[];
     return rows
       .flatMap((row) => String(Object.values(row)[0]).split("\n"))

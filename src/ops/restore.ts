@@ -12,7 +12,7 @@ import {
   lastKnownTxid,
 } from "../history/catalog.ts";
 import { integrityCheck, parseDatabaseHeader } from "../format/database.ts";
-import { syncDirectory } from "../support/durable.ts";
+import { syncDirectory, type WriteBehind, writeBehind } from "../support/durable.ts";
 import { integrityError, usageError, WalsyncError } from "../support/errors.ts";
 import { type History, readHistory } from "../history/read.ts";
 import { checkObjectSignature, type SigningKey } from "../history/sign.ts";
@@ -278,6 +278,8 @@ interface RestoreRun {
   plan: RestorePlan;
   /** The temporary file beside the output, open for writing. */
   file: Deno.FsFile;
+  /** Flushes the snapshot's bytes to the disk while later ones download. */
+  behind: WriteBehind;
   /** Bytes of the objects downloaded and checked so far. */
   done: number;
   /** Reports `done` plus the bytes of the object in flight to the caller's `onBytes`. */
@@ -301,6 +303,7 @@ export async function applyPlan(
     storage,
     plan,
     file,
+    behind: writeBehind(file),
     done: 0,
     report: (objectBytes) => options.onBytes?.(run.done + objectBytes, plan.bytes),
     cancelled: () => {
@@ -313,7 +316,7 @@ export async function applyPlan(
   try {
     const snapshot = await writeSnapshot(run);
     const { applied, reached } = await writeSegments(run, snapshot);
-    const verdict = await syncAndCheck(file, temp);
+    const verdict = await syncAndCheck(run, temp);
     file.close();
     open = false;
     if (verdict !== "ok") {
@@ -383,6 +386,7 @@ async function writeSnapshot(run: RestoreRun): Promise<WrittenSnapshot> {
         headFilled += take;
       }
       await writeAll(file, chunk);
+      run.behind.wrote(chunk.byteLength);
       run.cancelled();
     },
     async reset() {
@@ -453,19 +457,21 @@ async function writeSegments(
  * Fsyncs the temporary file and runs `PRAGMA integrity_check` on it; the verdict.
  *
  * The fsync waits on the disk and integrity_check on the CPU, so they run side by side: the
- * fsync on a blocking thread, the check here. The check reads the same bytes the fsync
- * persists (through the page cache), and the rename waits for both. The caller's descriptor
- * stays open until SQLite's connection has closed (fact 1: closing it first would drop
- * SQLite's locks).
+ * fsync on a blocking thread, the check here. Most of the snapshot's bytes are on the disk
+ * already (write-behind), so the fsync is short. The check reads the same bytes the fsync
+ * persists, mapped from the page cache (the private temporary file is what `mapFile` is
+ * for), and the rename waits for both. The descriptor stays open until SQLite's connection
+ * has closed (fact 1: closing it first would drop SQLite's locks).
  */
-async function syncAndCheck(file: Deno.FsFile, temp: string): Promise<string> {
-  const synced = file.sync();
+async function syncAndCheck(run: RestoreRun, temp: string): Promise<string> {
+  const { file, behind } = run;
+  const synced = behind.settle().then(() => file.sync());
   const warmed = warmPageCache(temp);
   // One turn of the event loop hands both to their threads before the check blocks this one.
   await new Promise((resolve) => setTimeout(resolve, 0));
   let verdict: string;
   try {
-    verdict = integrityCheck(temp);
+    verdict = integrityCheck(temp, "integrity_check", { mapFile: true });
   } finally {
     await synced.catch(() => {}); // its failure is thrown below, once it has settled
     await warmed;
