@@ -127,6 +127,12 @@ export interface Timed {
   peakRssKib: number;
   /** User + system CPU seconds of the process (NaN without `/usr/bin/time`). */
   cpuSeconds: number;
+  /**
+   * Highest anonymous RSS (`RssAnon`: heap, buffers) seen by polling every 20 ms, in KiB. Peak
+   * RSS also counts file pages the process maps, such as a database SQLite reads through
+   * `mmap`: page cache that costs no memory of its own.
+   */
+  peakAnonKib: number;
   stdout: string;
   stderr: string;
 }
@@ -166,15 +172,24 @@ export async function timed(
     stderr: "piped",
   }).spawn();
   let polled = 0;
-  let polling = !time;
+  let peakAnonKib = 0;
+  let polling = true;
   const poll = (async () => {
     while (polling) {
       try {
-        const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-        const kib = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0);
-        if (kib > polled) polled = kib;
+        // Under /usr/bin/time the command is its child.
+        const pid = time
+          ? (await Deno.readTextFile(`/proc/${child.pid}/task/${child.pid}/children`)).trim()
+          : String(child.pid);
+        if (pid !== "") {
+          const status = await Deno.readTextFile(`/proc/${pid}/status`);
+          const kib = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0);
+          if (kib > polled) polled = kib;
+          const anon = Number(status.match(/^RssAnon:\s+(\d+) kB/m)?.[1] ?? 0);
+          if (anon > peakAnonKib) peakAnonKib = anon;
+        }
       } catch {
-        break;
+        if (!time) break;
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -198,7 +213,7 @@ export async function timed(
   if (out.code !== 0) {
     throw new Error(`${cmd} ${args.join(" ")} exited ${out.code}:\n${stderr.slice(-2000)}`);
   }
-  return { seconds, peakRssKib, cpuSeconds, stdout, stderr };
+  return { seconds, peakRssKib, cpuSeconds, peakAnonKib, stdout, stderr };
 }
 
 /**

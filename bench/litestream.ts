@@ -70,12 +70,14 @@ export async function litestreamFirstSnapshot(
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
   })();
   let peak = 0;
+  let peakAnon = 0;
   let cpu = NaN;
   try {
     for (;;) {
       try {
         const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
         peak = Math.max(peak, Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0));
+        peakAnon = Math.max(peakAnon, Number(status.match(/^RssAnon:\s+(\d+) kB/m)?.[1] ?? 0));
         const stat = await Deno.readTextFile(`/proc/${child.pid}/stat`);
         const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         cpu = (Number(fields[11]) + Number(fields[12])) / 100;
@@ -94,6 +96,7 @@ export async function litestreamFirstSnapshot(
     return {
       seconds,
       peakRssKib: peak,
+      peakAnonKib: peakAnon,
       cpuSeconds: cpu,
       stdout: "",
       stderr: log.join(""),
