@@ -243,18 +243,9 @@ export async function checkOutput(output: string, force: boolean): Promise<void>
   }
 }
 
-/**
- * Bytes per `write` call. A single 16 MiB write into the page cache cost 0.2 to 2.3 s of kernel
- * time per GiB on this VM's Linux 6.18 (large folios to allocate), slices of 1 to 4 MiB a steady
- * 0.2 s; the 1 GiB restore went from 2.74 to 1.77 s (median of 6, docs/benchmarks.md).
- */
-const writeSlice = 4 * 1024 * 1024;
-
 async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
   let written = 0;
-  while (written < chunk.byteLength) {
-    written += await file.write(chunk.subarray(written, written + writeSlice));
-  }
+  while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
 }
 
 /**
