@@ -4,7 +4,11 @@
  * test harness: wall time, CPU, peak RSS and the ratios the issue sets targets for.
  *
  *   deno run -A bench/restore_speed.ts [--sizes 1024,4096] [--runs 1] [--ops snapshot,restore]
- *     [--no-litestream] [--no-sdk] [--litestream ~/go/bin/litestream]
+ *     [--no-litestream] [--no-sdk] [--litestream ~/go/bin/litestream] [--settle SECONDS]
+ *
+ * `--settle` waits before each measured command. On this VM that changes the result: memory a
+ * deleted file freed a few seconds earlier is slower to write into (docs/benchmarks.md), and a
+ * restore that starts at once reuses what the previous command's output freed.
  *
  * Per size: a database of incompressible rows (sqlite3 CLI), then in turn a plain upload
  * (curl PUT, SDK multipart), `walsync snapshot`, Litestream's first snapshot; a plain download
@@ -53,12 +57,14 @@ const { values } = parseArgs({
       default: join(Deno.env.get("HOME") ?? "/root", "go/bin/litestream"),
     },
     main: { type: "string" },
+    settle: { type: "string", default: "0" },
   },
 });
 const sizes = values.sizes.split(",").map((s) => Number(s) * MiB);
 const runs = Number(values.runs);
 const ops = new Set(values.ops.split(","));
 const walsyncMain = values.main ?? mainTs;
+const settleMs = Number(values.settle) * 1000;
 const useLitestream = !values["no-litestream"];
 const useSdk = !values["no-sdk"];
 const deno = Deno.execPath();
@@ -80,6 +86,7 @@ async function measure(
   options: { env?: Record<string, string>; tmpDir: string },
 ): Promise<Row> {
   const pid = findMinioPid(minio.endpoint);
+  if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
   const before = processCpuSeconds(pid);
   const t = await timed(cmd, args, options);
   return { ...t, what, serverCpuSeconds: processCpuSeconds(pid) - before };
@@ -234,7 +241,9 @@ async function benchSize(minio: MinioServer, s3: S3Client, tmp: string, size: nu
       const json = JSON.parse(r.stdout);
       const same = (await sha3(out)) === walsyncSha3;
       notes.push(
-        `run ${run}: walsync restore integrity_check ${json.integrityCheck}, retries ${json.retries}, .sha3sum ${
+        `run ${run}: walsync restore ${secs(r.seconds)} (curl GET ${
+          secs(rows.findLast((x) => x.what === "download: curl GET")!.seconds)
+        }), integrity_check ${json.integrityCheck}, retries ${json.retries}, .sha3sum ${
           same ? "identical" : "DIFFERENT"
         }`,
       );
