@@ -68,8 +68,8 @@ export interface DownloadOptions {
   onBytes?: (total: number) => void;
   /**
    * Bytes per ranged request (default 16 MiB). With 3 in flight, 1 GiB from a loopback MinIO
-   * restored in 1.59 s (median of 6) against 2.20 s with 8 MiB x 4 and 2.87 s with 16 MiB x 2
-   * (docs/benchmarks.md).
+   * restored in 1.66 s against 1.85 s with 8 MiB x 4 (median of 5, alternating, in
+   * `bench/ab_bench.ts`; docs/benchmarks.md).
    */
   rangeSize?: number;
   /** Ranged requests in flight (default 3). */
