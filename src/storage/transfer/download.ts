@@ -67,11 +67,9 @@ export interface DownloadOptions {
   /** Called with the bytes of this object received and checked so far. */
   onBytes?: (total: number) => void;
   /**
-   * Bytes per ranged request (default 32 MiB). With 3 in flight, 1 GiB from a loopback MinIO
-   * restored in 2.05-2.09 s against 2.15-2.27 s with 16 MiB x 3 (fewer requests: MinIO spent
-   * 0.70 CPU s instead of 0.80), and 16 MiB x 3 in 1.66 s against 1.85 s with 8 MiB x 4 (medians
-   * of 5, alternating, in `bench/ab_bench.ts`; docs/benchmarks.md). Three in flight rather than
-   * two (as fast here) keeps a long-distance link busy.
+   * Bytes per ranged request (default 16 MiB). With 3 in flight, 1 GiB from a loopback MinIO
+   * restored in 1.66 s against 1.85 s with 8 MiB x 4 (median of 5, alternating, in
+   * `bench/ab_bench.ts`; docs/benchmarks.md).
    */
   rangeSize?: number;
   /** Ranged requests in flight (default 3). */
@@ -192,7 +190,7 @@ async function rangedAttempt(
   const info = await storage.head(key);
   if (info === null) throw integrityError(key, "object is missing");
   const promised = checkedSize(info);
-  const rangeSize = options.rangeSize ?? 32 * MiB;
+  const rangeSize = options.rangeSize ?? 16 * MiB;
   const parallel = options.parallel ?? 3;
   const size = promised.size;
   const count = Math.ceil(size / rangeSize);
