@@ -15,6 +15,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type MemoryGroup, memoryGroup, runInGroup } from "../test/support/cgroup.ts";
 import { startMinio } from "../test/support/minio.ts";
 import { createDatabase, mainTs, MiB, removeQuietly, secs } from "./common.ts";
 
@@ -30,57 +31,10 @@ const { values } = parseArgs({
 const size = Number(values["size-mib"]) * MiB;
 const limit = Number(values["limit-mib"]) * MiB;
 
-/** A memory cgroup: where to put a process, and how to read its peak charge. */
-interface MemoryGroup {
-  procs: string;
-  resetPeak(): void;
-  peak(): number;
-  remove(): void;
-}
-
-function memoryGroup(name: string, bytes: number): MemoryGroup {
-  const v1 = "/sys/fs/cgroup/memory";
-  try {
-    Deno.statSync(join(v1, "memory.limit_in_bytes"));
-    const dir = join(v1, name);
-    Deno.mkdirSync(dir, { recursive: true });
-    Deno.writeTextFileSync(join(dir, "memory.limit_in_bytes"), String(bytes));
-    return {
-      procs: join(dir, "cgroup.procs"),
-      resetPeak: () => Deno.writeTextFileSync(join(dir, "memory.max_usage_in_bytes"), "0"),
-      peak: () => Number(Deno.readTextFileSync(join(dir, "memory.max_usage_in_bytes"))),
-      remove: () => Deno.removeSync(dir),
-    };
-  } catch { /* try v2 */ }
-  const dir = join("/sys/fs/cgroup", name);
-  Deno.mkdirSync(dir, { recursive: true });
-  Deno.writeTextFileSync(join(dir, "memory.max"), String(bytes));
-  return {
-    procs: join(dir, "cgroup.procs"),
-    resetPeak: () => {
-      try {
-        Deno.writeTextFileSync(join(dir, "memory.peak"), "0");
-      } catch { /* older kernels cannot reset it: one group per run then */ }
-    },
-    peak: () => Number(Deno.readTextFileSync(join(dir, "memory.peak"))),
-    remove: () => Deno.removeSync(dir),
-  };
-}
-
-/** Runs a command inside the group; wall seconds and exit code. */
+/** Runs a command inside the group; wall seconds, exit code and the last line of stderr. */
 async function inGroup(group: MemoryGroup, cmd: string[], env: Record<string, string>) {
-  const started = performance.now();
-  const out = await new Deno.Command("sh", {
-    args: ["-c", `echo $$ > ${group.procs} && exec "$@"`, "sh", ...cmd],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    seconds: (performance.now() - started) / 1000,
-    code: out.code,
-    stderr: new TextDecoder().decode(out.stderr).trim().split("\n").slice(-1)[0],
-  };
+  const r = await runInGroup(group, cmd, env);
+  return { ...r, stderr: r.stderr.trim().split("\n").slice(-1)[0] };
 }
 
 async function sha3(db: string): Promise<string> {
@@ -89,9 +43,14 @@ async function sha3(db: string): Promise<string> {
   return new TextDecoder().decode(out.stdout).trim();
 }
 
+const made = memoryGroup(`walsync-bench-${Deno.pid}`, limit);
+if (made === null) {
+  console.error("no memory cgroup here (Linux, root, cgroup v1 or v2 with the memory controller)");
+  Deno.exit(1);
+}
+const group: MemoryGroup = made;
 const tmp = await Deno.makeTempDir({ prefix: "walsync-bench-cgroup-" });
 const minio = await startMinio();
-const group = memoryGroup(`walsync-bench-${Deno.pid}`, limit);
 try {
   const db = join(tmp, "app.db");
   await createDatabase(db, size);
