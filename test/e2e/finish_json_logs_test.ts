@@ -5,9 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDamageProxy } from "../support/damage_proxy.ts";
-import { sharedMinio } from "../support/minio.ts";
-import { s3BucketOn, sdkTest } from "../support/bucket.ts";
+import { proxiedBucket, sdkTest } from "../support/bucket.ts";
 import { workDir } from "../support/files.ts";
 import { sqlite } from "../support/sqlite.ts";
 import { startWatch } from "../support/walsync.ts";
@@ -16,10 +14,7 @@ Deno.test(
   "watch --json-logs: a retried upload logs its retry as a JSON line",
   sdkTest,
   async () => {
-    const server = await sharedMinio();
-    const proxy = startDamageProxy(server.endpoint);
-    const direct = s3BucketOn(server);
-    const via = { ...direct, env: { ...direct.env, AWS_ENDPOINT_URL_S3: proxy.endpoint } };
+    const { proxy, via } = await proxiedBucket();
     try {
       const dir = await workDir();
       const db = join(dir, "app.db");

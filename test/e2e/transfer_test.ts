@@ -7,32 +7,19 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type DamageProxy, type Exchange, startDamageProxy } from "../support/damage_proxy.ts";
-import { sharedMinio } from "../support/minio.ts";
-import { s3BucketOn, type S3TestBucket, sdkTest } from "../support/bucket.ts";
+import type { Exchange } from "../support/damage_proxy.ts";
+import {
+  type ProxiedBucket,
+  proxiedBucket,
+  type S3TestBucket,
+  sdkTest,
+} from "../support/bucket.ts";
 import { filesIn, workDir } from "../support/files.ts";
 import { dbFingerprint, sqlite } from "../support/sqlite.ts";
 import { waitUntil } from "../support/wait.ts";
 import { startWatch, walsync } from "../support/walsync.ts";
 
 const MiB = 1024 * 1024;
-
-/** A bucket reached through a damaging proxy, and the same bucket reached directly. */
-interface Proxied {
-  proxy: DamageProxy;
-  /** Through the proxy. */
-  via: S3TestBucket;
-  /** Straight to MinIO (for setting up and for tampering with stored objects). */
-  direct: S3TestBucket;
-}
-
-async function proxied(): Promise<Proxied> {
-  const server = await sharedMinio();
-  const proxy = startDamageProxy(server.endpoint);
-  const direct = s3BucketOn(server);
-  const via = { ...direct, env: { ...direct.env, AWS_ENDPOINT_URL_S3: proxy.endpoint } };
-  return { proxy, via, direct };
-}
 
 /** A database of about `mib` MiB of incompressible rows, written by the sqlite3 CLI. */
 async function database(dir: string, name: string, mib: number): Promise<string> {
@@ -46,7 +33,7 @@ async function database(dir: string, name: string, mib: number): Promise<string>
 }
 
 /** What a proxied test gets: the proxy and the buckets, a work directory and a source `app.db`. */
-interface ProxiedCase extends Proxied {
+interface ProxiedCase extends ProxiedBucket {
   /** A fresh work directory. */
   dir: string;
   /** The source database in `dir`. */
@@ -58,7 +45,7 @@ interface ProxiedCase extends Proxied {
  * about `mib` MiB in it; stops the proxy whatever happens.
  */
 async function withProxy(mib: number, fn: (c: ProxiedCase) => Promise<void>): Promise<void> {
-  const { proxy, via, direct } = await proxied();
+  const { proxy, via, direct } = await proxiedBucket();
   try {
     const dir = await workDir();
     const db = await database(dir, "app.db", mib);

@@ -7,9 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { appSchema, writer } from "../support/application.ts";
-import { fileBucket, s3BucketOn, sdkTest } from "../support/bucket.ts";
-import { startDamageProxy } from "../support/damage_proxy.ts";
-import { sharedMinio } from "../support/minio.ts";
+import { fileBucket, proxiedBucket, sdkTest } from "../support/bucket.ts";
 import { workDir } from "../support/files.ts";
 import { generationsOf, segmentKeys } from "../support/layout.ts";
 import { sqlite } from "../support/sqlite.ts";
@@ -83,10 +81,7 @@ Deno.test(
   "s3: SIGTERM while a restore drill is stuck half-way through its download ships the pending commits at once, then lets the drill end and exits 0 within 10 s",
   sdkTest,
   async () => {
-    const server = await sharedMinio();
-    const proxy = startDamageProxy(server.endpoint);
-    const direct = s3BucketOn(server);
-    const via = { ...direct, env: { ...direct.env, AWS_ENDPOINT_URL_S3: proxy.endpoint } };
+    const { proxy, via, direct } = await proxiedBucket();
     // The first download of a snapshot through the proxy (the drill's: watch itself only uploads)
     // stops half-way until release(): a drill is running for as long as the test wants.
     proxy.add({

@@ -16,6 +16,7 @@ import { openBucket } from "../../src/storage/bucket.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { type MinioServer, sharedMinio } from "./minio.ts";
 import { scratchDir } from "./files.ts";
+import { type DamageProxy, startDamageProxy } from "./damage_proxy.ts";
 
 /** A raw object: its bytes and metadata. */
 export interface RawObject {
@@ -82,6 +83,24 @@ export async function fileBucket(): Promise<TestBucket & { dir: string }> {
 /** A fresh prefix in the shared MinIO server's bucket, and a plain SDK client to reach it. */
 export async function s3Bucket(): Promise<S3TestBucket> {
   return s3BucketOn(await sharedMinio());
+}
+
+/** A bucket reached through a damaging proxy, and the same bucket reached directly. */
+export interface ProxiedBucket {
+  proxy: DamageProxy;
+  /** Through the proxy: what the Walsync under test is given. */
+  via: S3TestBucket;
+  /** Straight to MinIO (for setting up, checking, and tampering with stored objects). */
+  direct: S3TestBucket;
+}
+
+/** A fresh prefix in the shared MinIO's bucket, with a new damage proxy in front; stop the proxy after. */
+export async function proxiedBucket(): Promise<ProxiedBucket> {
+  const server = await sharedMinio();
+  const proxy = startDamageProxy(server.endpoint);
+  const direct = s3BucketOn(server);
+  const via = { ...direct, env: { ...direct.env, AWS_ENDPOINT_URL_S3: proxy.endpoint } };
+  return { proxy, via, direct };
 }
 
 /** A test bucket on S3, with the plain SDK client that reaches it. */
