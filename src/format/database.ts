@@ -111,9 +111,9 @@ export function integrityCheck(
 ): string {
   const db = new DatabaseSync(path);
   try {
-    // SQLite caps the mapping at its compile-time maximum (2 GiB in node:sqlite); pages past it
-    // are read as usual.
-    if (options.mapFile) db.exec(`PRAGMA mmap_size=${Deno.statSync(path).size}`);
+    // SQLite clamps the size to its compile-time maximum (2 GiB in node:sqlite) and maps no
+    // more than the file; pages past the map are read as usual.
+    if (options.mapFile) db.exec(`PRAGMA mmap_size=${Number.MAX_SAFE_INTEGER}`);
     const rows = db.prepare(`PRAGMA ${pragma}`).all() as Record<string, unknown>[];
     return rows
       .flatMap((row) => String(Object.values(row)[0]).split("\n"))

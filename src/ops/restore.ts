@@ -13,6 +13,7 @@ import {
 } from "../history/catalog.ts";
 import { integrityCheck, parseDatabaseHeader } from "../format/database.ts";
 import { syncDirectory, type WriteBehind, writeBehind } from "../support/durable.ts";
+import { writeAll } from "../support/write_all.ts";
 import { integrityError, usageError, WalsyncError } from "../support/errors.ts";
 import { type History, readHistory } from "../history/read.ts";
 import { checkObjectSignature, type SigningKey } from "../history/sign.ts";
@@ -240,22 +241,6 @@ export async function checkOutput(output: string, force: boolean): Promise<void>
     if (!dir.isDirectory) throw new Error();
   } catch {
     throw usageError(`directory ${dirname(output)} does not exist; create it or change -o`);
-  }
-}
-
-/**
- * Bytes per `write` call. On this VM (Linux 6.18, Firecracker), writing 1 GiB into the page cache
- * in 16 MiB calls cost 0.2 to 2.5 s of kernel time, in 256 KiB calls 0.2 to 0.3 s. In
- * `bench/restore_speed.ts`, 1 GiB restored in 2.12-2.26 s this way against 2.17-3.50 s with
- * 16 MiB writes. In the A/B of `bench/ab_bench.ts` it was 2.17 s against 2.08 s, with 16 % less
- * CPU (docs/benchmarks.md).
- */
-const writeSlice = 256 * 1024;
-
-async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < chunk.byteLength) {
-    written += await file.write(chunk.subarray(written, written + writeSlice));
   }
 }
 

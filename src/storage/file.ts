@@ -8,6 +8,7 @@
  */
 import { dirname, join, relative, sep } from "node:path";
 import { syncDirectory } from "../support/durable.ts";
+import { writeAll } from "../support/write_all.ts";
 import { integrityError, WalsyncError } from "../support/errors.ts";
 import { bytesStream, hashingStream, sha256Hex } from "../support/hash.ts";
 import type {
@@ -69,10 +70,7 @@ async function writeTemp(path: string, body: ReadableStream<Uint8Array>): Promis
   const temp = `${path}${tempMarker}${crypto.randomUUID().slice(0, 8)}`;
   const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
   try {
-    for await (const chunk of body) {
-      let written = 0;
-      while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
-    }
+    for await (const chunk of body) await writeAll(file, chunk);
     await file.sync();
     file.close();
     return temp;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { constants as zlibConstants, createZstdCompress, zstdDecompressSync } from "node:zlib";
 import { walFrameHeaderSize, type WalHeader, walkFrames, type WalPosition } from "../format/wal.ts";
 import { readAt } from "../support/read_at.ts";
+import { writeAll } from "../support/write_all.ts";
 
 /** Bytes of WAL read per piece (whole frames are taken from it). */
 const pieceBytes = 4 * 1024 * 1024;
@@ -56,11 +57,6 @@ function withoutEmptyFrames(tail: Uint8Array): Uint8Array {
     end -= emptyFrameBytes;
   }
   return tail.subarray(0, end);
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
 }
 
 /**
