@@ -170,3 +170,30 @@ Deno.test("file: a bucket directory that disappears under watch is reported, nev
     await Deno.remove(aside, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("file: a transaction too large for one segment is spilled to a temporary directory, which watch removes when it exits", async () => {
+  const bucket = await fileBucket();
+  const dir = await workDir();
+  const tmp = join(dir, "tmp");
+  await Deno.mkdir(tmp);
+  const db = join(dir, "app.db");
+  await sqlite(db, appSchema);
+  const watch = startWatch(bucket, [db], { env: { TMPDIR: tmp } });
+  try {
+    await watch.waitForLog(/snapshot uploaded/);
+    // 40 MB in one transaction: more than the 32 MiB a segment is read in, so it is spilled.
+    await sqlite(
+      db,
+      "INSERT INTO events(tag, n, data) SELECT 'big', value, randomblob(1000000) FROM generate_series(1, 40);",
+    );
+    assert.ok(await restoresWithin(bucket, db, "app.db", dir, 30_000), watch.log());
+    const spillDirs = async () =>
+      (await Array.fromAsync(Deno.readDir(tmp))).filter((e) => e.name.startsWith("walsync-spill-"));
+    assert.equal((await spillDirs()).length, 1, "the transaction went through a spill directory");
+    const stopped = await watch.stop("SIGTERM");
+    assert.equal(stopped.code, 0, stopped.log);
+    assert.deepEqual(await spillDirs(), [], "no spill directory left behind");
+  } finally {
+    await watch.kill();
+  }
+});
