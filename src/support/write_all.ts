@@ -8,10 +8,10 @@
  * into the page cache in 16 MiB calls cost 0.2 to 2.5 s of kernel time, in 256 KiB calls 0.2 to
  * 0.3 s; a 1 GiB restore took 2.12-2.26 s this way against 2.17-3.50 s (docs/benchmarks.md).
  */
-const writeSlice = 256 * 1024;
+const writeSlice = 1024 * 1024;
 
 /**
- * Writes all of `bytes` at the file's position, in calls of at most 256 KiB.
+ * Writes all of `bytes` at the file's position, in calls of at most 1 MiB.
  *
  * @example
  * ```ts

@@ -7,7 +7,7 @@
  * the next attempt is lasting (the stored object changed): that attempt's error is thrown.
  * @module
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { integrityError, WalsyncError } from "../../support/errors.ts";
 import { openPromised, promisedIntegrity } from "../object.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
@@ -207,30 +207,42 @@ async function rangedAttempt(
   };
   const hash = createHash("sha256");
   let done = 0;
-  let writing: Promise<void> = Promise.resolve();
   try {
     for (let i = 0; i < parallel; i++) issue(i);
     for (let index = 0; index < count; index++) {
       const buf = await inFlight.shift()!;
       issue(index + parallel);
-      hash.update(buf);
+      await writeHashing(buf, sink, hash);
       done += buf.byteLength;
       options.onBytes?.(done);
-      await writing;
-      writing = sink.write(buf).then(() => {
-        spare.push(new Uint8Array(buf.buffer));
-      });
-      // Observed at the next turn; a failure meanwhile (a full disk) must not go unhandled.
-      writing.catch(() => {});
+      spare.push(new Uint8Array(buf.buffer));
     }
-    await writing;
   } catch (err) {
-    // Nothing may still write into the sink or the buffers once this attempt is over.
-    await Promise.allSettled([writing, ...inFlight]);
+    // Nothing may still write into the buffers once this attempt is over.
+    await Promise.allSettled(inFlight);
     throw err;
   }
   compare(key, promised, { sha256: hash.digest("hex"), size: done });
   return { info, sha256: promised.sha256, size: done };
+}
+
+/** Bytes handed to the sink at a time, hashed while the sink writes them. */
+const writeSlice = MiB;
+
+/**
+ * Writes `bytes` to `sink` and adds them to `hash`, a slice at a time: each slice is hashed
+ * while the sink writes it on a blocking thread. Hashing a whole 16 MiB range first held the
+ * main thread 9 ms, and the sink's next write call waited for it: a 1 GiB restore took 1.92 s
+ * this way against 2.25 s (docs/benchmarks.md).
+ */
+async function writeHashing(bytes: Uint8Array, sink: DownloadSink, hash: Hash): Promise<void> {
+  for (let at = 0; at < bytes.byteLength; at += writeSlice) {
+    const slice = bytes.subarray(at, at + writeSlice);
+    const written = sink.write(slice);
+    written.catch(() => {}); // awaited below; the hash must not leave it unobserved meanwhile
+    hash.update(slice);
+    await written;
+  }
 }
 
 /** Fills `buf` with bytes from `start`, resuming from the last byte received when the body stops. */
