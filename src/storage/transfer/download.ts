@@ -226,14 +226,17 @@ async function rangedAttempt(
   return { info, sha256: promised.sha256, size: done };
 }
 
-/** Bytes handed to the sink at a time, hashed while the sink writes them. */
-const writeSlice = MiB;
+/**
+ * Bytes handed to the sink at a time, hashed while the sink writes them: the size of one
+ * write call (`src/support/write_all.ts`), so that each write runs beside a hash.
+ */
+const writeSlice = 256 * 1024;
 
 /**
  * Writes `bytes` to `sink` and adds them to `hash`, a slice at a time: each slice is hashed
  * while the sink writes it on a blocking thread. Hashing a whole 16 MiB range first held the
- * main thread 9 ms, and the sink's next write call waited for it: a 1 GiB restore took 1.92 s
- * this way against 2.25 s (docs/benchmarks.md).
+ * main thread 9 ms while the sink's next write call waited: a 1 GiB restore took 2.10 s that
+ * way and 1.88 s this way, with curl's GET at 0.97 s (docs/benchmarks.md).
  */
 async function writeHashing(bytes: Uint8Array, sink: DownloadSink, hash: Hash): Promise<void> {
   for (let at = 0; at < bytes.byteLength; at += writeSlice) {
