@@ -67,12 +67,13 @@ export interface DownloadOptions {
   /** Called with the bytes of this object received and checked so far. */
   onBytes?: (total: number) => void;
   /**
-   * Bytes per ranged request (default 16 MiB). With 3 in flight, 1 GiB from a loopback MinIO
-   * restored in 1.66 s against 1.85 s with 8 MiB x 4 (median of 5, alternating, in
-   * `bench/ab_bench.ts`; docs/benchmarks.md).
+   * Bytes per ranged request (default 32 MiB). With 2 in flight, 1 GiB from a loopback MinIO
+   * restored in 1.77-1.88 s against 1.92-2.03 s with 16 MiB x 3 and 1.94 s with 24 MiB x 3
+   * (medians of 4, each restore after its own curl GET; docs/benchmarks.md). The buffers, one
+   * per range in flight and the one being written, are 96 MiB either way with 24 x 3.
    */
   rangeSize?: number;
-  /** Ranged requests in flight (default 3). */
+  /** Ranged requests in flight (default 2). */
   parallel?: number;
 }
 
@@ -190,8 +191,8 @@ async function rangedAttempt(
   const info = await storage.head(key);
   if (info === null) throw integrityError(key, "object is missing");
   const promised = checkedSize(info);
-  const rangeSize = options.rangeSize ?? 16 * MiB;
-  const parallel = options.parallel ?? 3;
+  const rangeSize = options.rangeSize ?? 32 * MiB;
+  const parallel = options.parallel ?? 2;
   const size = promised.size;
   const count = Math.ceil(size / rangeSize);
   const spare: Uint8Array[] = [];
@@ -234,9 +235,9 @@ const writeSlice = 256 * 1024;
 
 /**
  * Writes `bytes` to `sink` and adds them to `hash`, a slice at a time: each slice is hashed
- * while the sink writes it on a blocking thread. Hashing a whole 16 MiB range first held the
- * main thread 9 ms while the sink's next write call waited: a 1 GiB restore took 2.10 s that
- * way and 1.88 s this way, with curl's GET at 0.97 s (docs/benchmarks.md).
+ * while the sink writes it on a blocking thread. Hashing a whole range first (16 MiB, 9 ms)
+ * held the main thread while the sink's next write call waited: a 1 GiB restore took 2.10 s
+ * that way and 1.88 s this way, with curl's GET at 0.97 s (docs/benchmarks.md).
  */
 async function writeHashing(bytes: Uint8Array, sink: DownloadSink, hash: Hash): Promise<void> {
   for (let at = 0; at < bytes.byteLength; at += writeSlice) {
