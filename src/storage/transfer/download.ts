@@ -69,8 +69,8 @@ export interface DownloadOptions {
   /**
    * Bytes per ranged request (default 32 MiB). With 2 in flight, 1 GiB from a loopback MinIO
    * restored in 1.77-1.88 s against 1.92-2.03 s with 16 MiB x 3 and 1.94 s with 24 MiB x 3
-   * (medians of 4, each restore after its own curl GET; docs/benchmarks.md). The buffers, one
-   * per range in flight and the one being written, are 96 MiB either way with 24 x 3.
+   * (medians of 4, each restore after its own curl GET; docs/benchmarks.md). The buffers (one
+   * per range in flight and the one being written) take 96 MiB, as with 24 MiB x 3.
    */
   rangeSize?: number;
   /** Ranged requests in flight (default 2). */
