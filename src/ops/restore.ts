@@ -366,9 +366,10 @@ interface WrittenSnapshot {
 }
 
 /**
- * Writes the plan's snapshot into the file: ranges in parallel, hashed in order, written in
- * large sequential writes; the digest is checked at the end and a damaged transfer fetched
- * again. Then its header, page size, generation and place in the history are checked.
+ * Writes the plan's snapshot into the file: ranges in parallel, written in order in 256 KiB
+ * calls, each hashed while it is written; the digest is checked at the end and a damaged
+ * transfer fetched again. Then its header, page size, generation and place in the history are
+ * checked.
  */
 async function writeSnapshot(run: RestoreRun): Promise<WrittenSnapshot> {
   const { storage, plan, file } = run;

@@ -1,14 +1,16 @@
 /**
  * Checked downloads that survive damage in transit: an object is fetched in ranges, several
- * in flight, hashed in order and handed to a sink in order (large sequential writes). A
- * connection that drops in the middle of a range is resumed from the last byte received with
- * a ranged request; a body whose SHA256 or size does not match its metadata is fetched again
- * from the start, up to {@link transferAttempts} times. Damage that comes back identical on
- * the next attempt is lasting (the stored object changed): that attempt's error is thrown.
+ * in flight, and handed to a sink in order, a slice at a time, each slice hashed while the sink
+ * writes it. A connection that drops in the middle of a range is resumed from the last byte
+ * received with a ranged request; a body whose SHA256 or size does not match its metadata is
+ * fetched again from the start, up to {@link transferAttempts} times. Damage that comes back
+ * identical on the next attempt is lasting (the stored object changed): that attempt's error is
+ * thrown.
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
 import { integrityError, WalsyncError } from "../../support/errors.ts";
+import { writeSlice } from "../../support/write_all.ts";
 import { openPromised, promisedIntegrity } from "../object.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
 import {
@@ -213,9 +215,10 @@ async function rangedAttempt(
     for (let index = 0; index < count; index++) {
       const buf = await inFlight.shift()!;
       issue(index + parallel);
-      await writeHashing(buf, sink, hash);
-      done += buf.byteLength;
-      options.onBytes?.(done);
+      await writeHashing(buf, sink, hash, (bytes) => {
+        done += bytes;
+        options.onBytes?.(done);
+      });
       spare.push(new Uint8Array(buf.buffer));
     }
   } catch (err) {
@@ -228,24 +231,25 @@ async function rangedAttempt(
 }
 
 /**
- * Bytes handed to the sink at a time, hashed while the sink writes them: the size of one
- * write call (`src/support/write_all.ts`), so that each write runs beside a hash.
+ * Writes `bytes` to `sink` and adds them to `hash`, a slice of one write call at a time
+ * (`writeSlice`): each slice is hashed while the sink writes it on a blocking thread, then
+ * `onSlice` hears its length. Hashing a whole range first (16 MiB, 9 ms) held the main thread
+ * while the sink's next write call waited: a 1 GiB restore took 2.10 s that way and 1.88 s this
+ * way, with curl's GET at 0.97 s (docs/benchmarks.md).
  */
-const writeSlice = 256 * 1024;
-
-/**
- * Writes `bytes` to `sink` and adds them to `hash`, a slice at a time: each slice is hashed
- * while the sink writes it on a blocking thread. Hashing a whole range first (16 MiB, 9 ms)
- * held the main thread while the sink's next write call waited: a 1 GiB restore took 2.10 s
- * that way and 1.88 s this way, with curl's GET at 0.97 s (docs/benchmarks.md).
- */
-async function writeHashing(bytes: Uint8Array, sink: DownloadSink, hash: Hash): Promise<void> {
+async function writeHashing(
+  bytes: Uint8Array,
+  sink: DownloadSink,
+  hash: Hash,
+  onSlice: (bytes: number) => void,
+): Promise<void> {
   for (let at = 0; at < bytes.byteLength; at += writeSlice) {
     const slice = bytes.subarray(at, at + writeSlice);
     const written = sink.write(slice);
     written.catch(() => {}); // awaited below; the hash must not leave it unobserved meanwhile
     hash.update(slice);
     await written;
+    onSlice(slice.byteLength);
   }
 }
 
