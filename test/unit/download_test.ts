@@ -1,0 +1,54 @@
+/**
+ * `downloadVerified` over ranges (src/storage/transfer/download.ts): what its sink and its
+ * progress callback see. The sink gets the object's bytes in order, one write at a time and in
+ * slices of at most one write call (`writeSlice`), and progress advances with every slice, not
+ * once per range: a 32 MiB range on a slow link would otherwise leave the bar still for
+ * seconds.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { fileStorage } from "../../src/storage/file.ts";
+import { putBytesObject } from "../../src/storage/object.ts";
+import { downloadVerified } from "../../src/storage/transfer/download.ts";
+import { writeSlice } from "../../src/support/write_all.ts";
+import { workDir } from "../support/files.ts";
+
+Deno.test("downloadVerified: the sink gets every byte in order, one write at a time, each at most one write call, and progress moves with each of them", async () => {
+  const storage = fileStorage(await workDir());
+  const bytes = new Uint8Array(5 * writeSlice + 12345);
+  for (let i = 0; i < bytes.byteLength; i += 65536) {
+    crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  }
+  await putBytesObject(storage, "object", bytes, {});
+
+  const received: Uint8Array<ArrayBuffer>[] = [];
+  const progress: number[] = [];
+  let writing = 0;
+  const got = await downloadVerified(storage, "object", {
+    async write(slice) {
+      assert.equal(writing, 0, "a write started while the previous one was pending");
+      assert.ok(slice.byteLength <= writeSlice, `a write of ${slice.byteLength} bytes`);
+      writing++;
+      received.push(slice.slice());
+      await new Promise((r) => setTimeout(r, 1));
+      writing--;
+    },
+    reset() {
+      received.length = 0;
+      return Promise.resolve();
+    },
+  }, { onBytes: (total) => progress.push(total), rangeSize: 2 * writeSlice + 1000, parallel: 2 });
+
+  assert.equal(got.size, bytes.byteLength);
+  assert.equal(got.retries, 0);
+  assert.deepEqual(new Uint8Array(await new Blob(received).arrayBuffer()), bytes);
+  assert.equal(progress.at(-1), bytes.byteLength);
+  let before = 0;
+  for (const total of progress) {
+    assert.ok(
+      total > before && total - before <= writeSlice,
+      `progress from ${before} to ${total}`,
+    );
+    before = total;
+  }
+});
