@@ -182,11 +182,9 @@ export async function timed(
           ? (await Deno.readTextFile(`/proc/${child.pid}/task/${child.pid}/children`)).trim()
           : String(child.pid);
         if (pid !== "") {
-          const status = await Deno.readTextFile(`/proc/${pid}/status`);
-          const kib = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0);
-          if (kib > polled) polled = kib;
-          const anon = Number(status.match(/^RssAnon:\s+(\d+) kB/m)?.[1] ?? 0);
-          if (anon > peakAnonKib) peakAnonKib = anon;
+          const memory = procMemory(Number(pid));
+          polled = Math.max(polled, memory.hwmKib);
+          peakAnonKib = Math.max(peakAnonKib, memory.anonKib);
         }
       } catch {
         if (!time) break;
@@ -331,6 +329,13 @@ export async function createDatabase(path: string, size: number): Promise<number
     throw new Error(`sqlite3 failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return (await Deno.stat(path)).size;
+}
+
+/** `sqlite3 <db> .sha3sum`: a hash of a database's content, to compare a restore with its source. */
+export async function sha3sum(db: string): Promise<string> {
+  const out = await new Deno.Command("sqlite3", { args: [db, ".sha3sum"], stdout: "piped" })
+    .output();
+  return new TextDecoder().decode(out.stdout).trim();
 }
 
 /** Removes a path, ignoring a missing one. */
@@ -501,16 +506,17 @@ export function parseLtxHeader(bytes: Uint8Array): LtxHeader | null {
   };
 }
 
-/** VmRSS and VmHWM of a process in KiB (0 when it is gone). */
-export function procMemory(pid: number): { rssKib: number; hwmKib: number } {
+/** VmRSS, VmHWM and RssAnon of a process in KiB (0 when it is gone). */
+export function procMemory(pid: number): { rssKib: number; hwmKib: number; anonKib: number } {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     return {
       rssKib: Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0),
       hwmKib: Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0),
+      anonKib: Number(status.match(/^RssAnon:\s+(\d+) kB/m)?.[1] ?? 0),
     };
   } catch {
-    return { rssKib: 0, hwmKib: 0 };
+    return { rssKib: 0, hwmKib: 0, anonKib: 0 };
   }
 }
 

@@ -9,7 +9,7 @@
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { basename, join } from "node:path";
 import type { MinioServer } from "../test/support/minio.ts";
-import { litestreamConfig, type Timed, timed } from "./common.ts";
+import { litestreamConfig, processCpuSeconds, procMemory, type Timed, timed } from "./common.ts";
 
 function cleanEnv(minio: MinioServer): string[] {
   return [
@@ -74,14 +74,12 @@ export async function litestreamFirstSnapshot(
   let cpu = NaN;
   try {
     for (;;) {
-      try {
-        const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-        peak = Math.max(peak, Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0));
-        peakAnon = Math.max(peakAnon, Number(status.match(/^RssAnon:\s+(\d+) kB/m)?.[1] ?? 0));
-        const stat = await Deno.readTextFile(`/proc/${child.pid}/stat`);
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        cpu = (Number(fields[11]) + Number(fields[12])) / 100;
-      } catch { /* exited */ }
+      // Once it has exited, the last readings stand.
+      const memory = procMemory(child.pid);
+      peak = Math.max(peak, memory.hwmKib);
+      peakAnon = Math.max(peakAnon, memory.anonKib);
+      const used = processCpuSeconds(child.pid);
+      if (!Number.isNaN(used)) cpu = used;
       const list = await s3.send(
         new ListObjectsV2Command({ Bucket: minio.bucket, Prefix: `${prefix}/` }),
       );

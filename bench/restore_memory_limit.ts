@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type MemoryGroup, memoryGroup, runInGroup } from "../test/support/cgroup.ts";
 import { startMinio } from "../test/support/minio.ts";
-import { createDatabase, mainTs, MiB, removeQuietly, secs } from "./common.ts";
+import { createDatabase, mainTs, MiB, removeQuietly, secs, sha3sum } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -37,12 +37,6 @@ async function inGroup(group: MemoryGroup, cmd: string[], env: Record<string, st
   return { ...r, stderr: r.stderr.trim().split("\n").slice(-1)[0] };
 }
 
-async function sha3(db: string): Promise<string> {
-  const out = await new Deno.Command("sqlite3", { args: [db, ".sha3sum"], stdout: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
 const made = memoryGroup(`walsync-bench-${Deno.pid}`, limit);
 if (made === null) {
   console.error("no memory cgroup here (Linux, root, cgroup v1 or v2 with the memory controller)");
@@ -54,7 +48,7 @@ const minio = await startMinio();
 try {
   const db = join(tmp, "app.db");
   await createDatabase(db, size);
-  const source = await sha3(db);
+  const source = await sha3sum(db);
   const env = { ...minio.env, NO_COLOR: "1" };
   const bucket = `s3://${minio.bucket}/cgroup`;
   const deno = Deno.execPath();
@@ -111,7 +105,7 @@ try {
       "-o",
       out,
     ], env);
-    const same = r.code === 0 && (await sha3(out)) === source;
+    const same = r.code === 0 && (await sha3sum(out)) === source;
     console.log(
       `run ${run}: walsync restore ${secs(r.seconds)}  exit ${r.code}  cgroup peak ${
         (group.peak() / MiB).toFixed(1)

@@ -38,6 +38,7 @@ import {
   requireFreeDisk,
   rssMb,
   secs,
+  sha3sum,
   table,
   type Timed,
   timed,
@@ -107,12 +108,6 @@ function curlArgs(minio: MinioServer): string[] {
   ];
 }
 
-async function sha3(db: string): Promise<string> {
-  const out = await new Deno.Command("sqlite3", { args: [db, ".sha3sum"], stdout: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
 async function clearPrefix(s3: S3Client, bucket: string, prefix: string): Promise<void> {
   for (;;) {
     const list = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
@@ -136,7 +131,7 @@ async function benchSize(minio: MinioServer, s3: S3Client, tmp: string, size: nu
   const actual = await createDatabase(db, size);
   // Litestream adds its own tables to the source, so each tool's restore is compared with the
   // source as it was when that tool took its snapshot.
-  let walsyncSha3 = await sha3(db);
+  let walsyncSha3 = await sha3sum(db);
   let litestreamSha3 = "";
   console.log(`\n## ${label} (${actual} bytes), load ${loadAverage()}`);
   const env = { ...minio.env, NO_COLOR: "1" };
@@ -169,7 +164,7 @@ async function benchSize(minio: MinioServer, s3: S3Client, tmp: string, size: nu
           ], { env, tmpDir: tmp }),
         );
       }
-      walsyncSha3 = await sha3(db);
+      walsyncSha3 = await sha3sum(db);
       const snap = await measure("walsync snapshot", minio, deno, [
         "run",
         "-A",
@@ -188,7 +183,7 @@ async function benchSize(minio: MinioServer, s3: S3Client, tmp: string, size: nu
           ...(await litestreamFirstSnapshot(values.litestream, minio, db, prefix, tmp)),
           what: "litestream first snapshot",
         });
-        litestreamSha3 = await sha3(db);
+        litestreamSha3 = await sha3sum(db);
       }
     }
     if (ops.has("restore")) {
@@ -239,7 +234,7 @@ async function benchSize(minio: MinioServer, s3: S3Client, tmp: string, size: nu
       ], { env, tmpDir: tmp });
       rows.push(r);
       const json = JSON.parse(r.stdout);
-      const same = (await sha3(out)) === walsyncSha3;
+      const same = (await sha3sum(out)) === walsyncSha3;
       notes.push(
         `run ${run}: walsync restore ${secs(r.seconds)} (curl GET ${
           secs(rows.findLast((x) => x.what === "download: curl GET")!.seconds)
@@ -255,7 +250,7 @@ async function benchSize(minio: MinioServer, s3: S3Client, tmp: string, size: nu
         rows.push({ ...ls, what: "litestream restore" });
         notes.push(
           `run ${run}: litestream restore .sha3sum ${
-            (await sha3(lsOut)) === litestreamSha3 ? "identical" : "DIFFERENT"
+            (await sha3sum(lsOut)) === litestreamSha3 ? "identical" : "DIFFERENT"
           }`,
         );
         await removeQuietly(lsOut);
