@@ -3,7 +3,8 @@
  * the page cache of the file it writes together (as a container's limit does), a restore of a
  * database larger than the limit completes, identical to its source. A restore that held the
  * database, or more than a few ranges, in memory is killed by the kernel's OOM killer instead:
- * 32 MiB ranges were, in a 200 MiB group, with a 1 GiB database (docs/benchmarks.md). Skipped
+ * 32 MiB ranges with 3 in flight (five buffers then) were, in a 200 MiB group, with a 1 GiB
+ * database (docs/benchmarks.md). Today's 32 MiB x 2 (three buffers) passes. Skipped
  * where this machine has no memory cgroup to make (not root, no controller).
  * @module
  */
