@@ -45,7 +45,10 @@ export interface History {
 
 /** Options for {@link readHistory}. */
 export interface ReadHistoryOptions {
-  /** An already-listed catalog of the database (saves a LIST). */
+  /**
+   * An already-listed catalog of the database (saves a LIST). It was listed before the head is
+   * read here, so it is listed again when it lacks the head's object: shipped in between.
+   */
   catalog?: DatabaseCatalog;
   /** Signing key; `WALSYNC_SIGNING_KEY` by default. */
   signing?: SigningKey;
@@ -70,6 +73,13 @@ export async function isFormat3(
   return false;
 }
 
+/** Whether `catalog` lists `key` among its snapshots and segments. */
+function listsKey(catalog: DatabaseCatalog, key: string): boolean {
+  return catalog.generations.some((g) =>
+    g.snapshots.some((o) => o.key === key) || g.segments.some((o) => o.key === key)
+  );
+}
+
 /** Reads a history: the head first, then the listing (so the head never names an unlisted object). */
 export async function readHistory(
   storage: Storage,
@@ -78,7 +88,13 @@ export async function readHistory(
 ): Promise<History> {
   const signing = options.signing ?? signingKeyFrom();
   const stored = await readHead(storage, db);
-  const catalog = options.catalog ?? await readCatalog(storage, db);
+  let catalog = options.catalog ?? await readCatalog(storage, db);
+  // A listing older than the head (`status` and `list` list every database first) misses what
+  // a running watch shipped since. Everything the head reaches was written before it, so one
+  // listing after the head sees it all; without this, a live bucket read as a broken chain.
+  if (options.catalog && stored && !listsKey(catalog, stored.head.key)) {
+    catalog = await readCatalog(storage, db);
+  }
   if (!stored) {
     if (catalog.generations.length > 0 && await isFormat3(storage, catalog)) {
       throw integrityError(
