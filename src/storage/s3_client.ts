@@ -8,6 +8,7 @@
 import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { type ErrorContext, type SdkErrorLike, toStorageError } from "./s3_errors.ts";
 import { type FetchTarget, type PutAgents, putAgents } from "./transfer/s3_fetch.ts";
+import { type HttpConnections, httpConnections } from "./transfer/http_range.ts";
 
 /** Options for opening an S3 bucket as storage (`s3Storage`). */
 export interface S3StorageOptions {
@@ -81,6 +82,8 @@ export interface S3Bucket {
   fetchTarget: FetchTarget;
   /** Keep-alive agents of the fetch path's PUTs. */
   agents: PutAgents;
+  /** Keep-alive connections of the ranged GETs (`transfer/http_range.ts`). */
+  connections: HttpConnections;
 }
 
 /** Where the storage is, for messages: the endpoint without any `user:pass@`, or AWS. */
@@ -146,6 +149,7 @@ export function openS3Bucket(options: S3StorageOptions): S3Bucket {
       credentials: () => client.config.credentials(),
     },
     agents: putAgents(maxSockets),
+    connections: httpConnections(),
   };
 }
 
@@ -177,4 +181,5 @@ export function closeS3Bucket(s3: S3Bucket): void {
   s3.client.destroy();
   s3.agents.http.destroy();
   s3.agents.https.destroy();
+  s3.connections.close();
 }

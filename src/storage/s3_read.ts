@@ -19,6 +19,7 @@ import {
 import type { Metadata, ObjectInfo } from "./storage.ts";
 import { ResumableError } from "./transfer/download.ts";
 import { fetchEnabled, objectUrl, readRangeInto } from "./transfer/s3_fetch.ts";
+import { directConnectionsAllowed, readRangeDirect } from "./transfer/http_range.ts";
 
 /** S3 metadata comes back with whatever case the server used; Walsync keys are lower-case. */
 function lowerKeys(metadata: Record<string, string> | undefined): Metadata {
@@ -147,9 +148,11 @@ export async function readObjectRange(
 ): Promise<void> {
   const url = fetchEnabled() ? objectUrl(s3.fetchTarget, fullKey(s3, key)) : null;
   try {
-    if (url) {
-      await readRangeInto(s3.fetchTarget, url, start, into, at, (why) => new ResumableError(why));
-    } else await readRangeSdk(s3, key, start, into, at);
+    const onDrop = (why: string) => new ResumableError(why);
+    if (url && directConnectionsAllowed()) {
+      await readRangeDirect(s3.connections, s3.fetchTarget, url, start, into, at, onDrop);
+    } else if (url) await readRangeInto(s3.fetchTarget, url, start, into, at, onDrop);
+    else await readRangeSdk(s3, key, start, into, at);
   } catch (err) {
     if (err instanceof ResumableError || err instanceof WalsyncError) throw err;
     if (isNotFound(err)) throw integrityError(key, "object is missing");

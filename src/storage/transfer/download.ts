@@ -12,6 +12,7 @@ import { createHash, type Hash } from "node:crypto";
 import { integrityError, WalsyncError } from "../../support/errors.ts";
 import { writeSlice } from "../../support/write_all.ts";
 import { openPromised, promisedIntegrity } from "../object.ts";
+import { startThreadHash, type ThreadHash } from "./hash_thread.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
 import {
   backoff,
@@ -77,6 +78,11 @@ export interface DownloadOptions {
   rangeSize?: number;
   /** Ranged requests in flight (default 2). */
   parallel?: number;
+  /**
+   * Hash on a second thread (`hash_thread.ts`) while the main thread reads and writes; by
+   * default for objects of 64 MiB and more.
+   */
+  hashOnThread?: boolean;
 }
 
 /** What a download delivered. */
@@ -196,6 +202,9 @@ async function rangedAttempt(
   const rangeSize = options.rangeSize ?? 32 * MiB;
   const parallel = options.parallel ?? 2;
   const size = promised.size;
+  const onThread = options.hashOnThread ?? size >= hashThreadFrom;
+  // Started before the first request, so that the worker boots while the first range arrives.
+  const starting = onThread ? startThreadHash() : Promise.resolve(null);
   const count = Math.ceil(size / rangeSize);
   const spare: Uint8Array[] = [];
   const inFlight: Promise<Uint8Array>[] = [];
@@ -203,31 +212,70 @@ async function rangedAttempt(
     if (index >= count) return;
     const start = index * rangeSize;
     const length = Math.min(rangeSize, size - start);
-    const buf = spare.pop()?.subarray(0, length) ?? new Uint8Array(rangeSize).subarray(0, length);
+    const buf = spare.pop()?.subarray(0, length) ?? rangeBuffer(rangeSize, onThread, length);
     const p = fetchRange(storage, key, start, buf);
     p.catch(() => {}); // observed when its turn comes; a failure elsewhere must not crash
     inFlight.push(p);
   };
+  let threadHash: ThreadHash | null = null;
   const hash = createHash("sha256");
   let done = 0;
+  const onSlice = (bytes: number): void => {
+    done += bytes;
+    options.onBytes?.(done);
+  };
   try {
     for (let i = 0; i < parallel; i++) issue(i);
+    threadHash = await starting;
     for (let index = 0; index < count; index++) {
       const buf = await inFlight.shift()!;
       issue(index + parallel);
-      await writeHashing(buf, sink, hash, (bytes) => {
-        done += bytes;
-        options.onBytes?.(done);
-      });
-      spare.push(new Uint8Array(buf.buffer));
+      if (threadHash) await writeThreadHashed(buf, sink, threadHash, onSlice);
+      else await writeHashing(buf, sink, hash, onSlice);
+      spare.push(new Uint8Array(buf.buffer, 0, rangeSize));
     }
+    const sha256 = threadHash ? await threadHash.digest() : hash.digest("hex");
+    compare(key, promised, { sha256, size: done });
   } catch (err) {
     // Nothing may still write into the buffers once this attempt is over.
     await Promise.allSettled(inFlight);
     throw err;
+  } finally {
+    threadHash?.close();
   }
-  compare(key, promised, { sha256: hash.digest("hex"), size: done });
   return { info, sha256: promised.sha256, size: done };
+}
+
+/**
+ * Objects from this size up are hashed on a second thread (`hash_thread.ts`). Below it, the
+ * worker's start (about 25 ms of a thread) would cost more than the hash it takes over.
+ */
+const hashThreadFrom = 64 * MiB;
+
+/** A range buffer: shared memory when a worker hashes it. */
+function rangeBuffer(size: number, shared: boolean, length: number): Uint8Array {
+  const memory = shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+  return new Uint8Array(memory, 0, length);
+}
+
+/**
+ * Writes `bytes` to `sink` a slice of one write call at a time (`writeSlice`), while the
+ * worker hashes all of them; resolves once both are done, so the buffer may be reused.
+ */
+async function writeThreadHashed(
+  bytes: Uint8Array,
+  sink: DownloadSink,
+  threadHash: ThreadHash,
+  onSlice: (bytes: number) => void,
+): Promise<void> {
+  const hashed = threadHash.update(bytes);
+  hashed.catch(() => {}); // awaited below, after the writes
+  for (let at = 0; at < bytes.byteLength; at += writeSlice) {
+    const slice = bytes.subarray(at, at + writeSlice);
+    await sink.write(slice);
+    onSlice(slice.byteLength);
+  }
+  await hashed;
 }
 
 /**

@@ -53,7 +53,8 @@ export function objectUrl(target: FetchTarget, fullKey: string): URL | null {
   return new URL(`https://${target.bucket}.s3.${target.region}.amazonaws.com/${key}`);
 }
 
-function networkError(err: unknown): FetchError {
+/** A network failure as a {@link FetchError} whose `code` names it (`ECONNRESET` when unsure). */
+export function networkError(err: unknown): FetchError {
   const text = err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : String(err);
   const code = /refused/i.test(text)
     ? "ECONNREFUSED"
@@ -66,10 +67,14 @@ function networkError(err: unknown): FetchError {
 }
 
 async function httpError(res: Response): Promise<FetchError> {
-  const text = await res.text().catch(() => "");
-  const code = /<Code>([^<]{1,64})<\/Code>/.exec(text)?.[1] ??
-    (res.status === 404 ? "NotFound" : res.status === 403 ? "Forbidden" : "Unknown");
-  return { name: code, Code: code, message: code, $metadata: { httpStatusCode: res.status } };
+  return errorFromAnswer(res.status, await res.text().catch(() => ""));
+}
+
+/** An S3 error answer as a {@link FetchError}: the `<Code>` of its XML body, or one for its status. */
+export function errorFromAnswer(status: number, body: string): FetchError {
+  const code = /<Code>([^<]{1,64})<\/Code>/.exec(body)?.[1] ??
+    (status === 404 ? "NotFound" : status === 403 ? "Forbidden" : "Unknown");
+  return { name: code, Code: code, message: code, $metadata: { httpStatusCode: status } };
 }
 
 /** Signs a request as `target`'s credentials, in its region. */
