@@ -191,3 +191,55 @@ Deno.test("an error answer is S3's code and HTTP status; a chunked answer to a r
     server.stop();
   }
 });
+
+Deno.test("a server that goes silent in the middle of a body is a dropped connection once the idle timeout passes, with the bytes received counted", async () => {
+  const whole = body(4000, 6);
+  const server = stubServer([{ send: partial(whole).subarray(0, 200), close: false }]);
+  const connections = httpConnections({ idleMs: 200 });
+  try {
+    const at = { filled: 0 };
+    const started = performance.now();
+    await assert.rejects(
+      readRangeDirect(connections, target, server.url, 0, new Uint8Array(4000), at, drop),
+      /dropped: no data for 0\.2 s/,
+    );
+    assert.ok(performance.now() - started < 5000);
+    assert.ok(at.filled > 0 && at.filled < 4000, `filled ${at.filled}`);
+  } finally {
+    connections.close();
+    server.stop();
+  }
+});
+
+Deno.test("a connection the endpoint never answers fails after the connect timeout as a network error", async () => {
+  // A listener that never accepts: once its backlog is full, Linux drops further SYNs, as a
+  // firewall that drops packets does, and a connect waits for the kernel's own timeout.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const queued: Deno.Conn[] = [];
+  const pending: Promise<unknown>[] = [];
+  try {
+    for (let i = 0; i < 4096; i++) {
+      const opening = Deno.connect({ hostname: "127.0.0.1", port });
+      const opened = await Promise.race([opening, new Promise((r) => setTimeout(r, 100, null))]);
+      if (opened === null) {
+        pending.push(opening.then((c) => c.close(), () => {}));
+        break;
+      }
+      queued.push(opened as Deno.Conn);
+    }
+    const connections = httpConnections({ connectMs: 300 });
+    const url = new URL(`http://127.0.0.1:${port}/bucket/key`);
+    const started = performance.now();
+    await assert.rejects(
+      readRangeDirect(connections, target, url, 0, new Uint8Array(4), { filled: 0 }, drop),
+      (err: { code?: string; $metadata?: unknown }) =>
+        err.code === "ETIMEDOUT" && err.$metadata !== undefined,
+    );
+    assert.ok(performance.now() - started < 5000, "it waited for the kernel's own timeout");
+    connections.close();
+  } finally {
+    for (const conn of queued) conn.close();
+    listener.close();
+  }
+});

@@ -19,15 +19,30 @@ import { signRequest } from "./sigv4.ts";
 export interface HttpConnections {
   /** Idle connections by `protocol//host:port`. */
   idle: Map<string, Deno.Conn[]>;
+  /** How long a connection may take to open, in ms. */
+  connectMs: number;
+  /** How long a response may send nothing before the connection counts as dropped, in ms. */
+  idleMs: number;
   /** Closes every idle connection. */
   close(): void;
 }
 
-/** An empty set of connections. */
-export function httpConnections(): HttpConnections {
+/**
+ * The SDK's limits, kept for these requests too: 2 s to connect (an endpoint behind a firewall
+ * that drops packets would otherwise hold for the kernel's own minutes), and 300 s of silence
+ * in a response (generous: a reader held back by a slow disk leaves the socket idle as well).
+ */
+const defaultTimeouts = { connectMs: 2_000, idleMs: 300_000 };
+
+/** An empty set of connections, with the SDK's timeouts unless others are given. */
+export function httpConnections(
+  timeouts: { connectMs?: number; idleMs?: number } = {},
+): HttpConnections {
   const idle = new Map<string, Deno.Conn[]>();
   return {
     idle,
+    connectMs: timeouts.connectMs ?? defaultTimeouts.connectMs,
+    idleMs: timeouts.idleMs ?? defaultTimeouts.idleMs,
     close() {
       for (const conns of idle.values()) {
         for (const conn of conns.splice(0)) closeQuietly(conn);
@@ -84,11 +99,16 @@ export async function readRangeDirect(
   });
   let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
-  const { conn, head } = await send(connections, url, encoder.encode(`${request}\r\n`));
+  const { conn, head } = await send(connections, url, encoder.encode(`${request}\r\n`)).catch(
+    (err) => {
+      if (err instanceof Silent) throw onDrop(err.message);
+      throw err;
+    },
+  );
   let reusable = false;
   try {
     if (head.status !== 206) {
-      throw errorFromAnswer(head.status, await readErrorBody(conn, head));
+      throw errorFromAnswer(head.status, await readErrorBody(conn, head, connections.idleMs));
     }
     const length = head.contentLength;
     if (length !== total - at.filled || head.chunked) {
@@ -104,8 +124,9 @@ export async function readRangeDirect(
     while (at.filled < total) {
       let n: number | null;
       try {
-        n = await conn.read(into.subarray(at.filled));
+        n = await readWithin(conn, into.subarray(at.filled), connections.idleMs);
       } catch (err) {
+        if (err instanceof Silent) throw onDrop(err.message);
         throw onDrop(networkError(err).code ?? "connection dropped");
       }
       if (n === null) throw onDrop("body ended early");
@@ -144,37 +165,73 @@ async function send(
       await writeFully(idle, request).catch((err) => {
         throw new StaleConnection(String(err));
       });
-      return { conn: idle, head: await readHead(idle) };
+      return { conn: idle, head: await readHead(idle, connections.idleMs) };
     } catch (err) {
       closeQuietly(idle);
+      if (err instanceof Silent) throw err;
       if (!(err instanceof StaleConnection)) throw networkError(err);
     }
   }
-  const conn = await connect(url);
+  const conn = await connect(url, connections.connectMs);
   try {
     await writeFully(conn, request);
-    return { conn, head: await readHead(conn) };
+    return { conn, head: await readHead(conn, connections.idleMs) };
   } catch (err) {
     closeQuietly(conn);
-    throw networkError(err);
+    throw err instanceof Silent ? err : networkError(err);
   }
 }
 
 /** The connection ended before any byte of an answer. */
 class StaleConnection extends Error {}
 
-async function connect(url: URL): Promise<Deno.Conn> {
+/** The server sent nothing for the idle timeout: the connection is closed and counts as dropped. */
+class Silent extends Error {}
+
+/** Opens a connection to the URL's origin, giving up after `connectMs`. */
+async function connect(url: URL, connectMs: number): Promise<Deno.Conn> {
   const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const secure = url.protocol === "https:";
   const port = Number(url.port || (secure ? 443 : 80));
+  const opening = secure ? Deno.connectTls({ hostname, port }) : Deno.connect({ hostname, port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`connect timed out after ${connectMs} ms`)),
+      connectMs,
+    );
+  });
   try {
-    const conn = secure
-      ? await Deno.connectTls({ hostname, port })
-      : await Deno.connect({ hostname, port });
+    const conn = await Promise.race([opening, timedOut]);
     if (!secure) (conn as Deno.TcpConn).setNoDelay(true);
     return conn;
   } catch (err) {
+    // A connection that opens after all is closed at once.
+    opening.then((late) => closeQuietly(late), () => {});
     throw networkError(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `conn.read`, closing the connection and throwing {@link Silent} after `idleMs` without data. */
+async function readWithin(
+  conn: Deno.Conn,
+  into: Uint8Array,
+  idleMs: number,
+): Promise<number | null> {
+  let silent = false;
+  const timer = setTimeout(() => {
+    silent = true;
+    closeQuietly(conn);
+  }, idleMs);
+  try {
+    return await conn.read(into);
+  } catch (err) {
+    if (silent) throw new Silent(`no data for ${idleMs / 1000} s`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -184,13 +241,13 @@ async function writeFully(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 /** Reads up to the end of the header block and parses it. */
-async function readHead(conn: Deno.Conn): Promise<ResponseHead> {
+async function readHead(conn: Deno.Conn, idleMs: number): Promise<ResponseHead> {
   const buf = new Uint8Array(maxHead);
   let filled = 0;
   for (;;) {
-    const n = await conn.read(buf.subarray(filled)).catch((err) => {
-      if (filled === 0) throw new StaleConnection(String(err));
-      throw err;
+    const n = await readWithin(conn, buf.subarray(filled), idleMs).catch((err) => {
+      if (err instanceof Silent || filled > 0) throw err;
+      throw new StaleConnection(String(err));
     });
     if (n === null) {
       if (filled === 0) throw new StaleConnection("closed");
@@ -236,13 +293,17 @@ function parseHead(text: string, rest: Uint8Array): ResponseHead {
 }
 
 /** An error answer's body (S3's XML), at most 64 KiB of it; the connection is not reused. */
-async function readErrorBody(conn: Deno.Conn, head: ResponseHead): Promise<string> {
+async function readErrorBody(
+  conn: Deno.Conn,
+  head: ResponseHead,
+  idleMs: number,
+): Promise<string> {
   const limit = head.contentLength >= 0 ? Math.min(head.contentLength, 64 * 1024) : 64 * 1024;
   const body = new Uint8Array(limit);
   let filled = Math.min(head.rest.byteLength, limit);
   body.set(head.rest.subarray(0, filled));
   while (filled < limit) {
-    const n = await conn.read(body.subarray(filled)).catch(() => null);
+    const n = await readWithin(conn, body.subarray(filled), idleMs).catch(() => null);
     if (n === null) break;
     filled += n;
   }
