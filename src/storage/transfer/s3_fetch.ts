@@ -1,10 +1,11 @@
 /**
  * The bulk-byte S3 requests, signed with SigV4 (`sigv4.ts`) and sent without the SDK:
- * ranged GETs over Deno's `fetch`, part uploads over `node:http(s)`. Measured on 1 GiB with a
- * loopback MinIO: ranged GETs read with a BYOB reader straight into the caller's buffer take
- * 0.4 CPU s, against 1.2 CPU s through the SDK's Node HTTP layer (and 2-3x more under the small
- * V8 semi-space the CLI runs with); part PUTs 0.3 CPU s (the SDK also hashes each part to sign
- * it). Set `WALSYNC_S3_FETCH=0` to send everything through the SDK instead.
+ * ranged GETs over Deno's `fetch` when the environment names a proxy (otherwise over plain
+ * connections, `http_range.ts`), part uploads over `node:http(s)`. Measured on 1 GiB with a
+ * loopback MinIO: ranged GETs read with a BYOB reader take 0.4 CPU s, against 1.2 CPU s through
+ * the SDK's Node HTTP layer (and 2-3x more under the small V8 semi-space the CLI runs with);
+ * part PUTs 0.3 CPU s (the SDK also hashes each part to sign it). Set `WALSYNC_S3_FETCH=0` to
+ * send everything through the SDK instead.
  * @module
  */
 import { Buffer } from "node:buffer";
