@@ -12,8 +12,13 @@
  * environment is `fetch`'s to honour: {@link directConnectionsAllowed} says when to use this.
  * @module
  */
-import { errorFromAnswer, type FetchError, type FetchTarget, networkError } from "./s3_fetch.ts";
-import { signRequest } from "./sigv4.ts";
+import {
+  errorFromAnswer,
+  type FetchError,
+  type FetchTarget,
+  networkError,
+  signFor,
+} from "./s3_fetch.ts";
 
 /** Idle keep-alive connections by origin; `close` them when the storage closes. */
 export interface HttpConnections {
@@ -90,12 +95,8 @@ export async function readRangeDirect(
   onDrop: (reason: string) => Error,
 ): Promise<void> {
   const total = into.byteLength;
-  const headers = signRequest({
-    method: "GET",
-    url,
-    headers: { range: `bytes=${start + at.filled}-${start + total - 1}` },
-    region: target.region,
-    credentials: await target.credentials(),
+  const headers = await signFor(target, "GET", url, {
+    range: `bytes=${start + at.filled}-${start + total - 1}`,
   });
   let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;

@@ -79,7 +79,7 @@ export function errorFromAnswer(status: number, body: string): FetchError {
 }
 
 /** Signs a request as `target`'s credentials, in its region. */
-async function signFor(
+export async function signFor(
   target: FetchTarget,
   method: "GET" | "PUT",
   url: URL,
