@@ -1,7 +1,7 @@
 /**
  * Checked downloads that survive damage in transit: an object is fetched in ranges, several
- * in flight, and handed to a sink in order, a slice at a time, each slice hashed while the sink
- * writes it. A connection that drops in the middle of a range is resumed from the last byte
+ * in flight, and handed to a sink in order, a slice at a time, hashed while the sink writes it
+ * (on a worker over shared buffers for large objects, else slice by slice). A connection that drops in the middle of a range is resumed from the last byte
  * received with a ranged request; a body whose SHA256 or size does not match its metadata is
  * fetched again from the start, up to {@link transferAttempts} times. Damage that comes back
  * identical on the next attempt is lasting (the stored object changed): that attempt's error is
