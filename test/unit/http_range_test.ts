@@ -159,7 +159,7 @@ Deno.test("a body cut short stops with the bytes received counted, so the downlo
   }
 });
 
-Deno.test("an error answer is S3's code and HTTP status; a chunked answer to a range is refused, not misread", async () => {
+Deno.test("an error answer is S3's code and HTTP status; a chunked answer to a range, or a whole object instead of the range, is refused, not misread", async () => {
   const xml = "<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
   const server = stubServer([
     {
@@ -174,6 +174,10 @@ Deno.test("an error answer is S3's code and HTTP status; a chunked answer to a r
       ),
       close: false,
     },
+    {
+      send: new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nabcd"),
+      close: false,
+    },
   ]);
   const connections = httpConnections();
   try {
@@ -182,6 +186,11 @@ Deno.test("an error answer is S3's code and HTTP status; a chunked answer to a r
       (err: { Code?: string; $metadata?: { httpStatusCode?: number } }) =>
         err.Code === "NoSuchKey" && err.$metadata?.httpStatusCode === 404,
     );
+    await assert.rejects(
+      readRangeDirect(connections, target, server.url, 0, new Uint8Array(4), { filled: 0 }, drop),
+      (err: { name?: string }) => err.name === "InvalidRangeAnswer",
+    );
+    // A server that ignores the range and sends the whole object is not an S3 error answer.
     await assert.rejects(
       readRangeDirect(connections, target, server.url, 0, new Uint8Array(4), { filled: 0 }, drop),
       (err: { name?: string }) => err.name === "InvalidRangeAnswer",

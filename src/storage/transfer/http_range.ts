@@ -108,11 +108,11 @@ export async function readRangeDirect(
   );
   let reusable = false;
   try {
-    if (head.status !== 206) {
+    if (head.status >= 300) {
       throw errorFromAnswer(head.status, await readErrorBody(conn, head, connections.idleMs));
     }
     const length = head.contentLength;
-    if (length !== total - at.filled || head.chunked) {
+    if (head.status !== 206 || length !== total - at.filled || head.chunked) {
       throw {
         name: "InvalidRangeAnswer",
         message: `range answered with HTTP ${head.status}, ${length} bytes`,
