@@ -2,8 +2,8 @@
  * SHA256 on a second thread, for downloads whose buffers are shared (`SharedArrayBuffer`): the
  * main thread reads the next bytes from the socket and hands the last ones to the disk while the
  * worker hashes them in place, with no copy. On this project's 2-core VM, hashing 1 GiB takes
- * 0.64 s of a thread; on the main thread it was most of what held a restore behind the wire
- * (docs/benchmarks.md).
+ * 0.64 s of a thread; on the main thread it was the largest part (0.64 of 1.70 s busy) of what
+ * held a restore behind the wire (docs/benchmarks.md).
  * @module
  */
 import type { HashAnswer, HashRequest } from "./hash_worker.ts";
