@@ -230,8 +230,7 @@ async function rangedAttempt(
     for (let index = 0; index < count; index++) {
       const buf = await inFlight.shift()!;
       issue(index + parallel);
-      if (threadHash) await writeThreadHashed(buf, sink, threadHash, onSlice);
-      else await writeHashing(buf, sink, hash, onSlice);
+      await writeHashing(buf, sink, hash, threadHash, onSlice);
       spare.push(new Uint8Array(buf.buffer, 0, rangeSize));
     }
     const sha256 = threadHash ? await threadHash.digest() : hash.digest("hex");
@@ -259,46 +258,32 @@ function rangeBuffer(size: number, shared: boolean, length: number): Uint8Array 
 }
 
 /**
- * Writes `bytes` to `sink` a slice of one write call at a time (`writeSlice`), while the
- * worker hashes all of them; resolves once both are done, so the buffer may be reused.
- */
-async function writeThreadHashed(
-  bytes: Uint8Array,
-  sink: DownloadSink,
-  threadHash: ThreadHash,
-  onSlice: (bytes: number) => void,
-): Promise<void> {
-  const hashed = threadHash.update(bytes);
-  hashed.catch(() => {}); // awaited below, after the writes
-  for (let at = 0; at < bytes.byteLength; at += writeSlice) {
-    const slice = bytes.subarray(at, at + writeSlice);
-    await sink.write(slice);
-    onSlice(slice.byteLength);
-  }
-  await hashed;
-}
-
-/**
- * Writes `bytes` to `sink` and adds them to `hash`, a slice of one write call at a time
- * (`writeSlice`): each slice is hashed while the sink writes it on a blocking thread, then
- * `onSlice` hears its length. Hashing a whole range first (16 MiB, 9 ms) held the main thread
- * while the sink's next write call waited: a 1 GiB restore took 2.10 s that way and 1.88 s this
- * way, with curl's GET at 0.97 s (docs/benchmarks.md).
+ * Writes `bytes` to `sink` a slice of one write call at a time (`writeSlice`), then `onSlice`
+ * hears its length; resolves once the bytes are written and hashed, so the buffer may be reused.
+ * With a `threadHash`, the worker hashes the whole range while the slices are written; without
+ * one, each slice is added to `hash` here while the sink writes it on a blocking thread. Hashing
+ * a whole range first (16 MiB, 9 ms) held the main thread while the sink's next write call
+ * waited: a 1 GiB restore took 2.10 s that way and 1.88 s slice by slice, with curl's GET at
+ * 0.97 s (docs/benchmarks.md).
  */
 async function writeHashing(
   bytes: Uint8Array,
   sink: DownloadSink,
   hash: Hash,
+  threadHash: ThreadHash | null,
   onSlice: (bytes: number) => void,
 ): Promise<void> {
+  const hashed = threadHash?.update(bytes);
+  hashed?.catch(() => {}); // awaited below, after the writes
   for (let at = 0; at < bytes.byteLength; at += writeSlice) {
     const slice = bytes.subarray(at, at + writeSlice);
     const written = sink.write(slice);
     written.catch(() => {}); // awaited below; the hash must not leave it unobserved meanwhile
-    hash.update(slice);
+    if (!threadHash) hash.update(slice);
     await written;
     onSlice(slice.byteLength);
   }
+  await hashed;
 }
 
 /** Fills `buf` with bytes from `start`, resuming from the last byte received when the body stops. */
