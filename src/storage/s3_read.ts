@@ -18,7 +18,7 @@ import {
 } from "./s3_errors.ts";
 import type { Metadata, ObjectInfo } from "./storage.ts";
 import { ResumableError } from "./transfer/download.ts";
-import { fetchEnabled, objectUrl, readRangeInto } from "./transfer/s3_fetch.ts";
+import { fetchEnabled, objectUrl, readRangeInto, remainingRange } from "./transfer/s3_fetch.ts";
 import { directConnectionsAllowed, readRangeDirect } from "./transfer/http_range.ts";
 
 /** S3 metadata comes back with whatever case the server used; Walsync keys are lower-case. */
@@ -104,7 +104,7 @@ async function readRangeSdk(
     new GetObjectCommand({
       Bucket: s3.bucket,
       Key: fullKey(s3, key),
-      Range: `bytes=${start + at.filled}-${end - 1}`,
+      Range: remainingRange(start, into, at),
     }),
   );
   const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;

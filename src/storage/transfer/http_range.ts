@@ -17,6 +17,7 @@ import {
   type FetchError,
   type FetchTarget,
   networkError,
+  remainingRange,
   signFor,
 } from "./s3_fetch.ts";
 
@@ -96,7 +97,7 @@ export async function readRangeDirect(
 ): Promise<void> {
   const total = into.byteLength;
   const headers = await signFor(target, "GET", url, {
-    range: `bytes=${start + at.filled}-${start + total - 1}`,
+    range: remainingRange(start, into, at),
   });
   let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;

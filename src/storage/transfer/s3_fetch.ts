@@ -113,6 +113,14 @@ export async function signedFetch(
   return res;
 }
 
+/**
+ * The `Range` header asking for what a range read still lacks: bytes
+ * `[start + at.filled, start + into.byteLength)` of the object.
+ */
+export function remainingRange(start: number, into: Uint8Array, at: { filled: number }): string {
+  return `bytes=${start + at.filled}-${start + into.byteLength - 1}`;
+}
+
 /** Bytes read from the socket at a time, into a scratch buffer that is then copied. */
 const scratchSize = 1 << 20;
 
@@ -133,7 +141,7 @@ export async function readRangeInto(
 ): Promise<void> {
   const total = into.byteLength;
   const res = await signedFetch(target, "GET", url, {
-    range: `bytes=${start + at.filled}-${start + total - 1}`,
+    range: remainingRange(start, into, at),
   });
   const length = Number(res.headers.get("content-length") ?? "-1");
   if (res.status !== 206 || length !== total - at.filled) {
