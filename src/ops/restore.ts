@@ -13,7 +13,7 @@ import {
 } from "../history/catalog.ts";
 import { integrityCheck, parseDatabaseHeader } from "../format/database.ts";
 import { syncDirectory, type WriteBehind, writeBehind } from "../support/durable.ts";
-import { writeAll } from "../support/write_all.ts";
+import { writeAllSync } from "../support/write_all.ts";
 import { integrityError, usageError, WalsyncError } from "../support/errors.ts";
 import { type History, readHistory } from "../history/read.ts";
 import { checkObjectSignature, type SigningKey } from "../history/sign.ts";
@@ -366,26 +366,27 @@ interface WrittenSnapshot {
 }
 
 /**
- * Writes the plan's snapshot into the file: ranges in parallel, written in order in 256 KiB
- * calls, each hashed while it is written; the digest is checked at the end and a damaged
- * transfer fetched again. Then its header, page size, generation and place in the history are
- * checked.
+ * Writes the plan's snapshot into the file: ranges in parallel, written in order in 1 MiB
+ * slices of 64 KiB calls (`writeAllSync`), hashed as they are written; the digest is checked at
+ * the end and a damaged transfer fetched again. Then its header, page size, generation and
+ * place in the history are checked.
  */
 async function writeSnapshot(run: RestoreRun): Promise<WrittenSnapshot> {
   const { storage, plan, file } = run;
   const head = new Uint8Array(100);
   let headFilled = 0;
   const snap = await downloadVerified(storage, plan.snapshot.key, {
-    async write(chunk) {
-      if (headFilled < 100) {
-        const take = Math.min(100 - headFilled, chunk.byteLength);
-        head.set(chunk.subarray(0, take), headFilled);
-        headFilled += take;
-      }
-      await writeAll(file, chunk);
-      run.behind.wrote(chunk.byteLength);
-      run.cancelled();
-    },
+    write: (chunk) =>
+      Promise.try(() => {
+        if (headFilled < 100) {
+          const take = Math.min(100 - headFilled, chunk.byteLength);
+          head.set(chunk.subarray(0, take), headFilled);
+          headFilled += take;
+        }
+        writeAllSync(file, chunk);
+        run.behind.wrote(chunk.byteLength);
+        run.cancelled();
+      }),
     async reset() {
       headFilled = 0;
       await file.truncate(0);

@@ -3,19 +3,26 @@
  * @module
  */
 
-/**
- * Bytes per `write` call, also the slice a download hashes while it is written
- * (`storage/transfer/download.ts`). On this project's test VM (Linux 6.18, Firecracker),
- * writing 1 GiB into the page cache in 16 MiB calls cost 0.2 to 2.5 s of kernel time, in 256 KiB
- * calls 0.2 to 0.3 s; a 1 GiB restore took 2.12-2.26 s this way against 2.17-3.50 s
- * (docs/benchmarks.md).
- * 1 MiB calls were faster only while the memory the page cache takes was recently used: right
- * after a deleted file written in small calls (curl's), the restore took 2.31 s against 1.88 s.
- */
-export const writeSlice = 256 * 1024;
+/** Bytes per `write` call of {@link writeAll}: each call is one operation on a blocking thread. */
+const asyncWriteCall = 256 * 1024;
 
 /**
- * Writes all of `bytes` at the file's position, in calls of at most 256 KiB.
+ * Bytes per `write` call of {@link writeAllSync}.
+ *
+ * Linux (6.18 here) gives a buffered write of N bytes page-cache folios of about N bytes, up to
+ * 2 MiB. On this project's test VMs, large folios came slowly whenever the memory free at the
+ * time had last held a file written in small calls (curl writes 16 KiB at a time): likely blocks
+ * the VM's balloon had handed back to the host, which the host then maps in again page by page.
+ * Writing 1 GiB from Deno right after deleting such a file took 1.01-1.70 s in 256 KiB calls,
+ * 0.47-0.68 s in 16 KiB calls and 0.31-0.49 s in 64 KiB calls; a 1 GiB restore, 2.70-3.16 s in
+ * 256 KiB calls on a blocking thread and 1.46-1.79 s in 64 KiB calls, with curl's GET at 1.0 s
+ * (docs/benchmarks.md). The same calls cost 0.2-0.3 s on memory just used for large folios.
+ */
+export const pageCacheWrite = 64 * 1024;
+
+/**
+ * Writes all of `bytes` at the file's position, in calls of at most 256 KiB, each on a blocking
+ * thread.
  *
  * @example
  * ```ts
@@ -26,6 +33,27 @@ export const writeSlice = 256 * 1024;
 export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.byteLength) {
-    written += await file.write(bytes.subarray(written, written + writeSlice));
+    written += await file.write(bytes.subarray(written, written + asyncWriteCall));
+  }
+}
+
+/**
+ * Writes all of `bytes` at the file's position before returning, in `write` calls of at most
+ * 64 KiB ({@link pageCacheWrite}). It holds the calling thread for the copy into the page cache:
+ * about 0.3 ms per MiB, less than one operation on a blocking thread costs per 64 KiB (about
+ * 60 µs). For a large file written front to back, such as a restore's snapshot; a disk that
+ * throttles its writers holds the thread as long.
+ *
+ * @example
+ * ```ts
+ * const file = await Deno.open("out.bin", { write: true, createNew: true });
+ * writeAllSync(file, new Uint8Array(8 * 1024 * 1024));
+ * ```
+ */
+export function writeAllSync(file: Pick<Deno.FsFile, "writeSync">, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    const end = Math.min(bytes.byteLength, written + pageCacheWrite);
+    written += file.writeSync(bytes.subarray(written, end));
   }
 }

@@ -10,7 +10,6 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { integrityError, WalsyncError } from "../../support/errors.ts";
-import { writeSlice } from "../../support/write_all.ts";
 import { openPromised, promisedIntegrity } from "../object.ts";
 import { startThreadHash, type ThreadHash } from "./hash_thread.ts";
 import type { ObjectInfo, Storage } from "../storage.ts";
@@ -246,6 +245,14 @@ async function rangedAttempt(
 }
 
 /**
+ * Bytes a download hands its sink per call, each hashed while it is written when the main thread
+ * hashes. A restore writes each slice at once, in 64 KiB calls (`writeAllSync`): 1 MiB slices
+ * took a 1 GiB restore 1.46-1.79 s, 256 KiB slices 1.71-2.51 s, runs alternating
+ * (docs/benchmarks.md). Progress moves once per slice.
+ */
+export const sinkSlice = 1024 * 1024;
+
+/**
  * Objects from this size up are hashed on a second thread (`hash_thread.ts`). Below it, the
  * worker's start (about 25 ms of a thread) would cost more than the hash it takes over.
  */
@@ -258,10 +265,11 @@ function rangeBuffer(size: number, shared: boolean, length: number): Uint8Array 
 }
 
 /**
- * Writes `bytes` to `sink` a slice of one write call at a time (`writeSlice`), then `onSlice`
- * hears its length; resolves once the bytes are written and hashed, so the buffer may be reused.
- * With a `threadHash`, the worker hashes the whole range while the slices are written; without
- * one, each slice is added to `hash` here while the sink writes it on a blocking thread. Hashing
+ * Writes `bytes` to `sink` a slice at a time (`sinkSlice`), then `onSlice` hears its length;
+ * resolves once the bytes are written and hashed, so the buffer may be reused. With a
+ * `threadHash`, the worker hashes the whole range while the slices are written; without one,
+ * each slice is added to `hash` here once the sink's write has started (a sink that writes on a
+ * blocking thread is still writing it). Hashing
  * a whole range first (16 MiB, 9 ms) held the main thread while the sink's next write call
  * waited: a 1 GiB restore took 2.10 s that way and 1.88 s slice by slice, with curl's GET at
  * 0.97 s (docs/benchmarks.md).
@@ -275,8 +283,8 @@ async function writeHashing(
 ): Promise<void> {
   const hashed = threadHash?.update(bytes);
   hashed?.catch(() => {}); // awaited below, after the writes
-  for (let at = 0; at < bytes.byteLength; at += writeSlice) {
-    const slice = bytes.subarray(at, at + writeSlice);
+  for (let at = 0; at < bytes.byteLength; at += sinkSlice) {
+    const slice = bytes.subarray(at, at + sinkSlice);
     const written = sink.write(slice);
     written.catch(() => {}); // awaited below; the hash must not leave it unobserved meanwhile
     if (!threadHash) hash.update(slice);
