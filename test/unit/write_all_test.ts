@@ -2,8 +2,8 @@
  * `writeAllSync` (src/support/write_all.ts): a buffer reaches the file whole and in order, in
  * `write` calls of at most 64 KiB, and a short write is continued rather than dropped. The size
  * of each call is the point: Linux gives a write of N bytes page-cache folios of about N bytes,
- * and on this project's VMs large folios came from memory the host had taken back (see the
- * function's documentation for the figures).
+ * and on this project's VMs large folios were often slow to fill (`pageCacheWrite` has the
+ * figures).
  * @module
  */
 import assert from "node:assert/strict";

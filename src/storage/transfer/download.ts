@@ -246,9 +246,9 @@ async function rangedAttempt(
 
 /**
  * Bytes a download hands its sink per call, each hashed while it is written when the main thread
- * hashes. A restore writes each slice at once, in 64 KiB calls (`writeAllSync`): 1 MiB slices
- * took a 1 GiB restore 1.46-1.79 s, 256 KiB slices 1.71-2.51 s, runs alternating
- * (docs/benchmarks.md). Progress moves once per slice.
+ * hashes. A restore writes each slice at once, in 64 KiB calls (`writeAllSync`). With 1 MiB
+ * slices a 1 GiB restore took a median 1.79 and 1.85 s in two sets of alternating runs, with
+ * 256 KiB slices 2.08 and 2.31 s (docs/benchmarks.md). Progress moves once per slice.
  */
 export const sinkSlice = 1024 * 1024;
 
@@ -269,10 +269,9 @@ function rangeBuffer(size: number, shared: boolean, length: number): Uint8Array 
  * resolves once the bytes are written and hashed, so the buffer may be reused. With a
  * `threadHash`, the worker hashes the whole range while the slices are written; without one,
  * each slice is added to `hash` here once the sink's write has started (a sink that writes on a
- * blocking thread is still writing it). Hashing
- * a whole range first (16 MiB, 9 ms) held the main thread while the sink's next write call
- * waited: a 1 GiB restore took 2.10 s that way and 1.88 s slice by slice, with curl's GET at
- * 0.97 s (docs/benchmarks.md).
+ * blocking thread is still writing it). Hashing a whole range first (16 MiB, 9 ms) held the main
+ * thread while the sink's next write call waited: a 1 GiB restore took 2.10 s that way and
+ * 1.88 s slice by slice, with curl's GET at 0.97 s (docs/benchmarks.md).
  */
 async function writeHashing(
   bytes: Uint8Array,
