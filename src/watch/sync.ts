@@ -118,7 +118,7 @@ export async function lightStep(s: WatchState, l: Lineage): Promise<number> {
  * whether the file was written since the last sync (someone else's checkpoint), or null
  * when it is missing.
  */
-async function checkDatabaseFile(s: WatchState, c: Connections): Promise<boolean | null> {
+export async function checkDatabaseFile(s: WatchState, c: Connections): Promise<boolean | null> {
   const dbStamp = await stampOf(s.dbPath);
   const inode = dbStamp?.ino ?? null;
   const changed = !sameStamp(dbStamp, s.lastDbStamp);

@@ -30,7 +30,7 @@ import {
   statusOf,
   type WatchState,
 } from "./state.ts";
-import { beginGeneration, lightStep, syncStep } from "./sync.ts";
+import { beginGeneration, checkDatabaseFile, lightStep, syncStep } from "./sync.ts";
 import type { DatabaseWatcher, WatchOptions } from "./types.ts";
 
 /**
@@ -202,11 +202,15 @@ async function finalSync(s: WatchState): Promise<boolean> {
   if (s.history.lostLease()) shipped = false;
   else {
     try {
-      // No generation although syncs succeed (the file was replaced or created since the last
-      // one): what the database holds now is not backed up yet, so start one. A watcher whose
-      // storage keeps failing has said so already; it does not try once more on the way out.
-      if (!s.lineage && s.lag.failingSince === 0 && (await stampOf(s.dbPath)) !== null) {
-        await beginGeneration(s);
+      // The file replaced since the last sync: the connections still read the old one, and
+      // what the path holds now needs a generation of its own (below).
+      if (s.lineage && s.conns) await checkDatabaseFile(s, s.conns);
+      // No generation (the file was replaced or created since the last sync): what the
+      // database holds now is not backed up yet, so start one. A watcher whose storage keeps
+      // failing has said so already; it does not try once more on the way out, and exits 1.
+      if (!s.lineage && (await stampOf(s.dbPath)) !== null) {
+        if (s.lag.failingSince === 0) await beginGeneration(s);
+        else shipped = false;
       }
       // Everything, however far behind: ship() takes a bounded piece at a time.
       while (s.lineage && s.conns) {
