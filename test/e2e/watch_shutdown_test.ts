@@ -29,6 +29,17 @@ async function unmount(dir: string): Promise<void> {
   await new Deno.Command("umount", { args: [dir], stderr: "null" }).output().catch(() => {});
 }
 
+/** Deletes the database and its `-wal` and `-shm`, as an application starting afresh would. */
+async function deleteDatabase(db: string): Promise<void> {
+  for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
+}
+
+/** Creates the database again at the same path, with two commits tagged `tag`. */
+async function createAgain(db: string, tag: string): Promise<void> {
+  await sqlite(db, appSchema);
+  await writer(db, { transactions: 2, tag });
+}
+
 /** Fills the file system holding `dir` until a write fails; returns the filler's path. */
 async function fill(dir: string): Promise<string> {
   const filler = join(dir, "filler");
@@ -131,10 +142,9 @@ Deno.test("file: a database deleted and created again just before SIGTERM is shi
   const watch = startWatch(bucket, [db], { syncInterval: "3s" });
   try {
     await watch.waitForLog(/snapshot uploaded/);
-    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
+    await deleteDatabase(db);
     await watch.waitForLog(/database file is missing/, { timeoutMs: 10_000 });
-    await sqlite(db, appSchema);
-    await writer(db, { transactions: 2, tag: "recreated" });
+    await createAgain(db, "recreated");
     const stopped = await watch.stop("SIGTERM");
     assert.equal(stopped.code, 0, stopped.log);
     await assertRestoresExactly(bucket, db, "app.db", dir);
@@ -153,9 +163,8 @@ Deno.test("file: a database replaced by a new file that no sync has seen yet whe
   const watch = startWatch(bucket, [db], { syncInterval: "30s" });
   try {
     await watch.waitForLog(/snapshot uploaded/);
-    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
-    await sqlite(db, appSchema);
-    await writer(db, { transactions: 2, tag: "replacement" });
+    await deleteDatabase(db);
+    await createAgain(db, "replacement");
     const stopped = await watch.stop("SIGTERM");
     assert.equal(stopped.code, 0, stopped.log);
     assert.match(stopped.log, /reason="database file replaced"/);
@@ -176,9 +185,8 @@ Deno.test("file: a replaced database whose new generation cannot be uploaded whe
   try {
     await watch.waitForLog(/snapshot uploaded/);
     await Deno.rename(bucket.dir, aside);
-    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
-    await sqlite(db, appSchema);
-    await writer(db, { transactions: 2, tag: "replacement" });
+    await deleteDatabase(db);
+    await createAgain(db, "replacement");
     await watch.waitForLog(/bucket directory .* is gone/, { timeoutMs: 15_000 });
     const stopped = await watch.stop("SIGTERM");
     assert.equal(stopped.code, 1, `the replacement was never uploaded:\n${stopped.log}`);
