@@ -202,15 +202,17 @@ async function finalSync(s: WatchState): Promise<boolean> {
   if (s.history.lostLease()) shipped = false;
   else {
     try {
+      // A watcher whose storage keeps failing has said so already; it does not try once more
+      // on the way out: a generation it holds fails to ship below (exit 1), one it could not
+      // start stays unstarted.
+      const storageWorks = s.lag.failingSince === 0;
       // The file replaced since the last sync: the connections still read the old one, and
-      // what the path holds now needs a generation of its own (below).
-      if (s.lineage && s.conns) await checkDatabaseFile(s, s.conns);
+      // what the path holds now needs a generation of its own.
+      if (storageWorks && s.lineage && s.conns) await checkDatabaseFile(s, s.conns);
       // No generation (the file was replaced or created since the last sync): what the
-      // database holds now is not backed up yet, so start one. A watcher whose storage keeps
-      // failing has said so already; it does not try once more on the way out, and exits 1.
-      if (!s.lineage && (await stampOf(s.dbPath)) !== null) {
-        if (s.lag.failingSince === 0) await beginGeneration(s);
-        else shipped = false;
+      // database holds now is not backed up yet, so start one.
+      if (storageWorks && !s.lineage && (await stampOf(s.dbPath)) !== null) {
+        await beginGeneration(s);
       }
       // Everything, however far behind: ship() takes a bounded piece at a time.
       while (s.lineage && s.conns) {

@@ -3,7 +3,7 @@
  * of space (a tiny tmpfs) keeps the generation and ships once space is back; SIGTERM ships
  * pending commits before waiting for a restore drill that is running (on MinIO, through a
  * proxy that holds the drill's download back); SIGTERM ships a database file replaced since
- * the last sync, or exits 1 when it cannot.
+ * the last sync.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -171,28 +171,6 @@ Deno.test("file: a database replaced by a new file that no sync has seen yet whe
     await assertRestoresExactly(bucket, db, "app.db", dir);
   } finally {
     await watch.kill();
-  }
-});
-
-Deno.test("file: a replaced database whose new generation cannot be uploaded when SIGTERM comes makes watch exit 1", async () => {
-  const bucket = await fileBucket();
-  const dir = await workDir();
-  const db = join(dir, "app.db");
-  await sqlite(db, appSchema);
-  await writer(db, { transactions: 3 });
-  const watch = startWatch(bucket, [db]);
-  const aside = `${bucket.dir}.aside`;
-  try {
-    await watch.waitForLog(/snapshot uploaded/);
-    await Deno.rename(bucket.dir, aside);
-    await deleteDatabase(db);
-    await createAgain(db, "replacement");
-    await watch.waitForLog(/bucket directory .* is gone/, { timeoutMs: 15_000 });
-    const stopped = await watch.stop("SIGTERM");
-    assert.equal(stopped.code, 1, `the replacement was never uploaded:\n${stopped.log}`);
-  } finally {
-    await watch.kill();
-    await Deno.remove(aside, { recursive: true }).catch(() => {});
   }
 });
 
