@@ -127,20 +127,22 @@ function emit(s: WatchState, segment: CollectedSegment): void {
 }
 
 /** Notes when SQLite has published commits not collected yet (cheap: one read of the -shm header). */
-function noticeCommits(s: WatchState): void {
+function noticeCommits(s: WatchState, now: number): void {
   if (s.lag.unreadSince !== 0 || !s.conns || !s.lineage) return;
-  if (!s.collector.unchanged(s.conns.index)) sawUnread(s.lag, Date.now());
+  if (!s.collector.unchanged(s.conns.index)) sawUnread(s.lag, now);
 }
 
 /** The age of the oldest commit not yet durable here, in seconds (see lag.ts). */
 export function currentLag(s: WatchState): number {
-  noticeCommits(s);
-  return lagSeconds(s.lag, s.uploader.oldestSeenAt, s.lineage !== null, Date.now());
+  // One reading of the clock: a commit first noticed now is 0 s old, not a tick older.
+  const now = Date.now();
+  noticeCommits(s, now);
+  return lagSeconds(s.lag, s.uploader.oldestSeenAt, s.lineage !== null, now);
 }
 
 /** Reads new frames of lineage `l` into the upload queue. */
 export async function collect(s: WatchState, l: Lineage): Promise<CollectOutcome> {
-  noticeCommits(s);
+  noticeCommits(s, Date.now());
   const outcome = await s.collector.collect(l, s.conns!.index, (segment) => emit(s, segment));
   if (outcome.newGeneration === undefined && !outcome.behind) readAll(s.lag);
   return outcome;
