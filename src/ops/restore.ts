@@ -457,8 +457,7 @@ async function writeSegments(
  * The fsync waits on the disk and integrity_check on the CPU, so they run side by side: the
  * fsync on a blocking thread, the check here. Most of the snapshot's bytes are on the disk
  * already (write-behind), so the fsync is short. The check reads the same bytes the fsync
- * persists, mapped from the page cache (the private temporary file is what `mapFile` is
- * for), and the rename waits for both. The descriptor stays open until SQLite's connection
+ * persists, from the page cache, and the rename waits for both. The descriptor stays open until SQLite's connection
  * has closed (fact 1: closing it first would drop SQLite's locks).
  */
 async function syncAndCheck(run: RestoreRun, temp: string): Promise<string> {
@@ -469,7 +468,7 @@ async function syncAndCheck(run: RestoreRun, temp: string): Promise<string> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   let verdict: string;
   try {
-    verdict = integrityCheck(temp, "integrity_check", { mapFile: true });
+    verdict = integrityCheck(temp, "integrity_check");
   } finally {
     await synced.catch(() => {}); // its failure is thrown below, once it has settled
     await warmed;
