@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { backends, s3Bucket, sdkTest, sha256, type TestBucket } from "../support/bucket.ts";
 import { filesIn, workDir } from "../support/files.ts";
-import { dbFingerprint, sqlite } from "../support/sqlite.ts";
+import { dbFingerprint, sqlite, sqliteSession } from "../support/sqlite.ts";
 import { walsync } from "../support/walsync.ts";
 
 /** A database with tables, an index, a view, text and blobs, written by the sqlite3 CLI. */
@@ -85,6 +85,37 @@ for (const backend of backends) {
     assert.deepEqual(await dbFingerprint(out), await dbFingerprint(db));
     assert.equal(await sqlite(out, "PRAGMA journal_mode;"), "delete");
   });
+
+  Deno.test(
+    `${name}: a WAL database whose -shm is gone (its files copied from a live server) snapshots with the commits in its WAL`,
+    sdkTest,
+    async () => {
+      const bucket = await backend.make();
+      const dir = await workDir();
+      const live = join(dir, "live.db");
+      const app = sqliteSession(live);
+      try {
+        await app.run(`PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
+          CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+          INSERT INTO t(v) SELECT 'row ' || value FROM generate_series(1, 500);
+          INSERT INTO t(v) VALUES ('only in the WAL');`);
+        // The database file and its WAL, without the -shm: what a copy of a live server holds.
+        await Deno.copyFile(live, join(dir, "app.db"));
+        await Deno.copyFile(`${live}-wal`, join(dir, "app.db-wal"));
+      } finally {
+        await app.close();
+      }
+      const db = join(dir, "app.db");
+      await snapshotOk(bucket, db);
+      const out = join(dir, "out.db");
+      const r = await walsync(["restore", "app.db", "-b", bucket.arg, "-o", out], {
+        env: bucket.env,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await sqlite(out, "SELECT count(*) FROM t WHERE v = 'only in the WAL';"), "1");
+      assert.deepEqual(await dbFingerprint(out), await dbFingerprint(db));
+    },
+  );
 
   Deno.test(
     `${name}: an almost empty database (schema only) and a 50 MB one restore identical`,
