@@ -457,8 +457,8 @@ async function writeSegments(
  * The fsync waits on the disk and integrity_check on the CPU, so they run side by side: the
  * fsync on a blocking thread, the check here. Most of the snapshot's bytes are on the disk
  * already (write-behind), so the fsync is short. The check reads the same bytes the fsync
- * persists, from the page cache, and the rename waits for both. The descriptor stays open until SQLite's connection
- * has closed (fact 1: closing it first would drop SQLite's locks).
+ * persists, from the page cache, and the rename waits for both. The descriptor stays open
+ * until SQLite's connection has closed (fact 1: closing it first would drop SQLite's locks).
  */
 async function syncAndCheck(run: RestoreRun, temp: string): Promise<string> {
   const { file, behind } = run;
