@@ -22,6 +22,40 @@ import { peakRssOf } from "../support/memory.ts";
 
 const MiB = 1024 * 1024;
 
+/**
+ * A database of `mib` MiB of 4 KiB blobs in a bucket on MinIO: its path, the bucket, and the
+ * command line that restores it to `out` as operators run it.
+ */
+async function backedUpDatabase(mib: number) {
+  const bucket = await s3Bucket();
+  const dir = await workDir();
+  const db = join(dir, "app.db");
+  await sqlite(
+    db,
+    `PRAGMA page_size=4096; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);
+     INSERT INTO t(v) SELECT randomblob(4000) FROM generate_series(1, ${mib * 256});`,
+  );
+  const snap = await walsync(["snapshot", db, "--bucket", bucket.arg], { env: bucket.env });
+  assert.equal(snap.code, 0, snap.stderr);
+  const out = join(dir, "restored.db");
+  const restoreCommand = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    // The flags `deno task walsync` and the compiled binary run with (deno.json).
+    "--v8-flags=--max-semi-space-size=1,--optimize-for-size",
+    mainTs,
+    "restore",
+    "app.db",
+    "--bucket",
+    bucket.arg,
+    "-o",
+    out,
+  ];
+  return { db, out, restoreCommand, env: { ...bucket.env, NO_COLOR: "1" } };
+}
+
 Deno.test(
   "a restore of a 256 MiB database completes inside a 160 MiB memory cgroup (heap and page cache together), identical to its source",
   sdkTest,
@@ -32,32 +66,8 @@ Deno.test(
       return;
     }
     try {
-      const bucket = await s3Bucket();
-      const dir = await workDir();
-      const db = join(dir, "app.db");
-      await sqlite(
-        db,
-        `PRAGMA page_size=4096; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);
-       INSERT INTO t(v) SELECT randomblob(4000) FROM generate_series(1, ${256 * 256});`,
-      );
-      const snap = await walsync(["snapshot", db, "--bucket", bucket.arg], { env: bucket.env });
-      assert.equal(snap.code, 0, snap.stderr);
-      const out = join(dir, "restored.db");
-      const r = await runInGroup(group, [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        // The flags `deno task walsync` and the compiled binary run with (deno.json).
-        "--v8-flags=--max-semi-space-size=1,--optimize-for-size",
-        mainTs,
-        "restore",
-        "app.db",
-        "--bucket",
-        bucket.arg,
-        "-o",
-        out,
-      ], { ...bucket.env, NO_COLOR: "1" });
+      const { db, out, restoreCommand, env } = await backedUpDatabase(256);
+      const r = await runInGroup(group, restoreCommand, env);
       assert.equal(r.code, 0, `exit ${r.code} (137: killed for memory): ${r.stderr}`);
       const [want, got] = await Promise.all([dbFingerprint(db), dbFingerprint(out)]);
       assert.equal(got.integrity, "ok");
@@ -79,31 +89,8 @@ Deno.test(
   "a restore's peak RSS does not grow with the database: integrity_check reads the restored file without mapping it into the process",
   sdkTest,
   async () => {
-    const bucket = await s3Bucket();
-    const dir = await workDir();
-    const db = join(dir, "app.db");
-    await sqlite(
-      db,
-      `PRAGMA page_size=4096; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);
-       INSERT INTO t(v) SELECT randomblob(4000) FROM generate_series(1, ${384 * 256});`,
-    );
-    const snap = await walsync(["snapshot", db, "--bucket", bucket.arg], { env: bucket.env });
-    assert.equal(snap.code, 0, snap.stderr);
-    const out = join(dir, "restored.db");
-    const r = await peakRssOf([
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      "--v8-flags=--max-semi-space-size=1,--optimize-for-size",
-      mainTs,
-      "restore",
-      "app.db",
-      "--bucket",
-      bucket.arg,
-      "-o",
-      out,
-    ], { ...bucket.env, NO_COLOR: "1" });
+    const { db, out, restoreCommand, env } = await backedUpDatabase(384);
+    const r = await peakRssOf(restoreCommand, env);
     assert.equal(r.code, 0, r.stderr);
     // 384 MiB of pages mapped for the check would put it far above this; the download's
     // buffers and the runtime stay well below it, at any size (docs/benchmarks.md).
