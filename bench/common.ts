@@ -20,6 +20,7 @@ import {
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type MinioServer, startMinio } from "../test/support/minio.ts";
+import { procMemory } from "../test/support/memory.ts";
 import { fileSource, hashSource, sourceStream } from "../src/support/hash.ts";
 
 /** Repository root (the directory holding `main.ts`). */
@@ -346,7 +347,7 @@ export async function removeQuietly(path: string): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // The watch benchmarks: backup processes, Litestream, the writer, /proc readings.
 
-export { type MinioServer, startMinio };
+export { type MinioServer, procMemory, startMinio };
 
 /**
  * How `deno task walsync` runs walsync (the `walsync` task in deno.json), as the arguments
@@ -504,20 +505,6 @@ export function parseLtxHeader(bytes: Uint8Array): LtxHeader | null {
     walSalt1: v.getUint32(64),
     walSalt2: v.getUint32(68),
   };
-}
-
-/** VmRSS, VmHWM and RssAnon of a process in KiB (0 when it is gone). */
-export function procMemory(pid: number): { rssKib: number; hwmKib: number; anonKib: number } {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return {
-      rssKib: Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0),
-      hwmKib: Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0),
-      anonKib: Number(status.match(/^RssAnon:\s+(\d+) kB/m)?.[1] ?? 0),
-    };
-  } catch {
-    return { rssKib: 0, hwmKib: 0, anonKib: 0 };
-  }
 }
 
 /**

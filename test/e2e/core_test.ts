@@ -93,6 +93,7 @@ for (const backend of backends) {
       const bucket = await backend.make();
       const dir = await workDir();
       const live = join(dir, "live.db");
+      const db = join(dir, "app.db");
       const app = sqliteSession(live);
       try {
         await app.run(`PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
@@ -100,12 +101,11 @@ for (const backend of backends) {
           INSERT INTO t(v) SELECT 'row ' || value FROM generate_series(1, 500);
           INSERT INTO t(v) VALUES ('only in the WAL');`);
         // The database file and its WAL, without the -shm: what a copy of a live server holds.
-        await Deno.copyFile(live, join(dir, "app.db"));
-        await Deno.copyFile(`${live}-wal`, join(dir, "app.db-wal"));
+        await Deno.copyFile(live, db);
+        await Deno.copyFile(`${live}-wal`, `${db}-wal`);
       } finally {
         await app.close();
       }
-      const db = join(dir, "app.db");
       await snapshotOk(bucket, db);
       const out = join(dir, "out.db");
       const r = await walsync(["restore", "app.db", "-b", bucket.arg, "-o", out], {
