@@ -6,6 +6,7 @@
  * these functions run only while this process holds no SQLite connection to that file.
  * @module
  */
+import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { WalsyncError } from "../support/errors.ts";
 
@@ -124,6 +125,14 @@ export function databaseError(path: string, err: unknown): WalsyncError {
       `${path} is corrupt (${message}); repair it or restore a backup`,
     );
   }
+  if (/unable to open database file/i.test(message) && missingShm(path)) {
+    return new WalsyncError(
+      "database",
+      `cannot read ${path}: SQLite must create ${path}-shm to read a database in WAL mode and ` +
+        `could not; run walsync as a user who may write in ${dirname(path)} (the database's ` +
+        `owner), or while the application has the database open`,
+    );
+  }
   if (/locked|busy/i.test(message)) {
     return new WalsyncError(
       "database",
@@ -131,6 +140,25 @@ export function databaseError(path: string, err: unknown): WalsyncError {
     );
   }
   return new WalsyncError("database", `cannot read ${path}: ${message}`);
+}
+
+/**
+ * Whether `path` exists without its `-shm`: then SQLite's "unable to open database file" means
+ * it could not create the `-shm` a WAL database needs even to be read. Only `lstat`: opening
+ * and closing a descriptor of the database here could drop another connection's locks (fact 1).
+ */
+function missingShm(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+  } catch {
+    return false;
+  }
+  try {
+    Deno.lstatSync(`${path}-shm`);
+    return false;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
+  }
 }
 
 /** Starts a read transaction on `db` (with its WAL read mark). */

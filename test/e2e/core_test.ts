@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { backends, s3Bucket, sdkTest, sha256, type TestBucket } from "../support/bucket.ts";
-import { filesIn, workDir } from "../support/files.ts";
+import { filesIn, withUnwritableDirectory, workDir } from "../support/files.ts";
 import { dbFingerprint, sqlite, sqliteSession } from "../support/sqlite.ts";
 import { walsync } from "../support/walsync.ts";
 
@@ -418,6 +418,25 @@ Deno.test("bad input: a missing database, a non-SQLite file and an empty file ex
     assert.equal(r.stderr.trim().split("\n").length, 1);
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, "no stack trace");
   }
+});
+
+Deno.test("bad input: a WAL database whose -shm cannot be created (its directory not writable, the application stopped) exits 4 naming the -shm and the fix", async () => {
+  const dir = await workDir();
+  const dbDir = join(dir, "data");
+  await Deno.mkdir(dbDir);
+  const db = join(dbDir, "app.db");
+  // The sqlite3 CLI closes the database: its -wal and -shm are gone, as under a stopped app.
+  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
+  assert.deepEqual(await filesIn(dbDir), ["app.db"]);
+  const r = await withUnwritableDirectory(
+    dbDir,
+    () => walsync(["snapshot", db, "-b", `file://${dir}/bucket`]),
+  );
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /app\.db-shm/);
+  assert.match(r.stderr, /WAL mode/);
+  assert.match(r.stderr, /run walsync as a user who may write in .*data/);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
 });
 
 Deno.test("bad input: usage mistakes exit 2 with one line naming the fix", async () => {

@@ -44,3 +44,33 @@ export async function filesIn(dir: string): Promise<string[]> {
 export async function modeOf(path: string): Promise<number> {
   return ((await Deno.stat(path)).mode ?? 0) & 0o777;
 }
+
+/**
+ * Runs `body` while no file can be created in `dir`, even by root: `chattr +i` as root (which
+ * permission bits do not stop), `chmod a-w` otherwise. Throws when neither works here, so a
+ * test that needs it cannot pass without it.
+ */
+export async function withUnwritableDirectory<T>(dir: string, body: () => Promise<T>): Promise<T> {
+  const root = Deno.uid() === 0;
+  const mode = (await Deno.stat(dir)).mode ?? 0o755;
+  if (root) {
+    const r = await new Deno.Command("chattr", { args: ["+i", dir], stderr: "piped" }).output();
+    if (!r.success) {
+      throw new Error(`chattr +i ${dir} failed: ${new TextDecoder().decode(r.stderr).trim()}`);
+    }
+  } else {
+    await Deno.chmod(dir, 0o555);
+  }
+  try {
+    const probe = `${dir}/.writable-probe`;
+    const created = await Deno.writeFile(probe, new Uint8Array()).then(() => true, () => false);
+    if (created) {
+      await Deno.remove(probe);
+      throw new Error(`${dir} still takes new files; this test needs a directory it cannot write`);
+    }
+    return await body();
+  } finally {
+    if (root) await new Deno.Command("chattr", { args: ["-i", dir] }).output();
+    else await Deno.chmod(dir, mode & 0o7777);
+  }
+}
