@@ -77,7 +77,7 @@ export async function checkpoint(p: CheckpointParts): Promise<{ newGeneration: s
   // we wait inside SQLite's busy handler (which holds up this process's other databases).
   const over = (l.position?.offset ?? 0) / Math.max(1, p.checkpointBytes);
   c.lock.exec(`PRAGMA busy_timeout=${over > 16 ? 200 : over > 4 ? 50 : 5}`);
-  if (!(await takeWriteLock(c.lock, 1))) {
+  if (!(await takeWriteLock(c, 1))) {
     schedule.checkpointDue = true; // a writer is busy; try again shortly
     return null;
   }

@@ -24,7 +24,9 @@ const connectionCacheKiB = 256;
 
 /** The connections a watcher keeps open on one database. */
 export interface Connections {
-  /** Takes the write lock briefly (snapshots, checkpoints); never writes. */
+  /** The database file's path, as watch was given it. */
+  path: string;
+  /** Takes the write lock briefly (snapshots, checkpoints); never commits. */
   lock: DatabaseSync;
   /** Two readers; `active` holds the read transaction. */
   readers: [DatabaseSync, DatabaseSync];
@@ -144,7 +146,7 @@ function openNow(
     lock.prepare("PRAGMA schema_version").get();
     index = openIndexOf(dbPath);
     const file = holdFile(dbPath);
-    return { lock, readers, active: 0, inode, index, file };
+    return { path: dbPath, lock, readers, active: 0, inode, index, file };
   } catch (err) {
     for (const db of [...readers, lock]) {
       try {
@@ -189,18 +191,56 @@ function ensureWalMode(
 }
 
 /**
- * Takes SQLite's write lock on `lock`, trying `attempts` times a few milliseconds apart
- * (awaiting between tries, so other databases keep being served).
+ * Takes SQLite's write lock on `c.lock`, trying `attempts` times a few milliseconds apart
+ * (awaiting between tries, so other databases keep being served). The caller rolls back.
+ * @throws WalsyncError (kind `database`) when this process may not write the database or
+ *   its `-shm`: SQLite cannot lock it then, and watch must not go on as if it had.
  */
-export async function takeWriteLock(lock: DatabaseSync, attempts: number): Promise<boolean> {
+export async function takeWriteLock(c: Connections, attempts: number): Promise<boolean> {
   for (let i = 0; i < attempts; i++) {
     try {
-      lock.exec("BEGIN IMMEDIATE");
-      return true;
+      c.lock.exec("BEGIN IMMEDIATE");
     } catch (err) {
+      if (isReadOnly(err)) throw readOnlyDatabase(c.path);
       if (!/locked|busy/i.test((err as Error).message)) throw err;
       if (i + 1 < attempts) await sleep(Math.min(50, 2 + i * 2));
+      continue;
     }
+    proveWriteLock(c);
+    return true;
   }
   return false;
+}
+
+/**
+ * Makes sure the `BEGIN IMMEDIATE` just run holds the write lock. On a database file this
+ * process may only read (with its `-shm` read-only too), SQLite 3.53 starts the transaction
+ * without the lock, and another process commits meanwhile (test/e2e/watch_access_test.ts);
+ * only a write tells. Setting `user_version` to its own value changes page 1 in this
+ * connection's cache alone: nothing reaches the WAL, since every caller rolls back.
+ */
+function proveWriteLock(c: Connections): void {
+  try {
+    const { user_version } = c.lock.prepare("PRAGMA user_version").get() as {
+      user_version: number;
+    };
+    c.lock.exec(`PRAGMA user_version = ${Math.trunc(user_version)}`);
+  } catch (err) {
+    c.lock.exec("ROLLBACK");
+    if (isReadOnly(err)) throw readOnlyDatabase(c.path);
+    throw err;
+  }
+}
+
+function isReadOnly(err: unknown): boolean {
+  return /readonly database|read-only/i.test((err as Error)?.message ?? "");
+}
+
+function readOnlyDatabase(dbPath: string): WalsyncError {
+  return new WalsyncError(
+    "database",
+    `watch needs write access to ${dbPath} and its -wal and -shm, for SQLite's write lock ` +
+      `(taken for a moment at each new generation and checkpoint); run walsync as a user who ` +
+      `may write them, such as the application's`,
+  );
 }

@@ -134,7 +134,7 @@ async function pinSnapshotPoint(target: GenerationTarget, c: Connections) {
   // Under the write lock nothing commits, so the reader's snapshot and the end of the
   // WAL's committed frames are the same point.
   return await withProcessLock(target.dbPath, async () => {
-    if (!(await takeWriteLock(c.lock, 100))) {
+    if (!(await takeWriteLock(c, 100))) {
       throw new WalsyncError(
         "database",
         `database ${target.name} stayed locked by a writer for seconds; will retry`,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { backends, s3Bucket, sdkTest, sha256, type TestBucket } from "../support/bucket.ts";
-import { filesIn, withUnwritableDirectory, workDir } from "../support/files.ts";
+import { filesIn, withUnwritable, workDir } from "../support/files.ts";
 import { dbFingerprint, sqlite, sqliteSession } from "../support/sqlite.ts";
 import { walsync } from "../support/walsync.ts";
 
@@ -428,7 +428,7 @@ Deno.test("bad input: a WAL database whose -shm cannot be created (its directory
   // The sqlite3 CLI closes the database: its -wal and -shm are gone, as under a stopped app.
   await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
   assert.deepEqual(await filesIn(dbDir), ["app.db"]);
-  const r = await withUnwritableDirectory(
+  const r = await withUnwritable(
     dbDir,
     () => walsync(["snapshot", db, "-b", `file://${dir}/bucket`]),
   );

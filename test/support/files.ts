@@ -46,31 +46,43 @@ export async function modeOf(path: string): Promise<number> {
 }
 
 /**
- * Runs `body` while no file can be created in `dir`, even by root: `chattr +i` as root (which
- * permission bits do not stop), `chmod a-w` otherwise. Throws when neither works here, so a
- * test that needs it cannot pass without it.
+ * Runs `body` while `path` (a file or a directory) cannot be written, even by root: `chattr +i`
+ * as root (which permission bits do not stop), `chmod a-w` otherwise. No file can be created
+ * in such a directory, and such a file opens for reading only. Throws when neither works here,
+ * so a test that needs it cannot pass without it.
  */
-export async function withUnwritableDirectory<T>(dir: string, body: () => Promise<T>): Promise<T> {
+export async function withUnwritable<T>(path: string, body: () => Promise<T>): Promise<T> {
   const root = Deno.uid() === 0;
-  const mode = (await Deno.stat(dir)).mode ?? 0o755;
+  const stat = await Deno.stat(path);
   if (root) {
-    const r = await new Deno.Command("chattr", { args: ["+i", dir], stderr: "piped" }).output();
+    const r = await new Deno.Command("chattr", { args: ["+i", path], stderr: "piped" }).output();
     if (!r.success) {
-      throw new Error(`chattr +i ${dir} failed: ${new TextDecoder().decode(r.stderr).trim()}`);
+      throw new Error(`chattr +i ${path} failed: ${new TextDecoder().decode(r.stderr).trim()}`);
     }
   } else {
-    await Deno.chmod(dir, 0o555);
+    await Deno.chmod(path, (stat.mode ?? 0o644) & 0o7555);
   }
   try {
-    const probe = `${dir}/.writable-probe`;
-    const created = await Deno.writeFile(probe, new Uint8Array()).then(() => true, () => false);
-    if (created) {
-      await Deno.remove(probe);
-      throw new Error(`${dir} still takes new files; this test needs a directory it cannot write`);
+    if (await writable(path, stat.isDirectory)) {
+      throw new Error(`${path} can still be written; this test needs it read-only`);
     }
     return await body();
   } finally {
-    if (root) await new Deno.Command("chattr", { args: ["-i", dir] }).output();
-    else await Deno.chmod(dir, mode & 0o7777);
+    if (root) await new Deno.Command("chattr", { args: ["-i", path] }).output();
+    else await Deno.chmod(path, (stat.mode ?? 0o644) & 0o7777);
+  }
+}
+
+async function writable(path: string, isDirectory: boolean): Promise<boolean> {
+  try {
+    if (isDirectory) {
+      await Deno.writeFile(`${path}/.writable-probe`, new Uint8Array());
+      await Deno.remove(`${path}/.writable-probe`);
+    } else {
+      (await Deno.open(path, { write: true })).close();
+    }
+    return true;
+  } catch {
+    return false;
   }
 }
