@@ -226,7 +226,9 @@ function proveWriteLock(c: Connections): void {
     };
     c.lock.exec(`PRAGMA user_version = ${Math.trunc(user_version)}`);
   } catch (err) {
-    c.lock.exec("ROLLBACK");
+    try {
+      if (c.lock.isTransaction) c.lock.exec("ROLLBACK");
+    } catch { /* the error below says more */ }
     if (isReadOnly(err)) throw readOnlyDatabase(c.path);
     throw err;
   }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { backends, s3Bucket, sdkTest, sha256, type TestBucket } from "../support/bucket.ts";
-import { filesIn, withUnwritable, workDir } from "../support/files.ts";
+import { filesIn, unwritableSupported, withUnwritable, workDir } from "../support/files.ts";
 import { dbFingerprint, sqlite, sqliteSession } from "../support/sqlite.ts";
 import { walsync } from "../support/walsync.ts";
 
@@ -420,7 +420,11 @@ Deno.test("bad input: a missing database, a non-SQLite file and an empty file ex
   }
 });
 
-Deno.test("bad input: a WAL database whose -shm cannot be created (its directory not writable, the application stopped) exits 4 naming the -shm and the fix", async () => {
+Deno.test({
+  name:
+    "bad input: a WAL database whose -shm cannot be created (its directory not writable, the application stopped) exits 4 naming the -shm and the fix",
+  ignore: !unwritableSupported(),
+}, async () => {
   const dir = await workDir();
   const dbDir = join(dir, "data");
   await Deno.mkdir(dbDir);

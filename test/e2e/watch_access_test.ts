@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { appSchema } from "../support/application.ts";
 import { fileBucket } from "../support/bucket.ts";
-import { withUnwritable, workDir } from "../support/files.ts";
+import { unwritableSupported, withUnwritable, workDir } from "../support/files.ts";
 import { sqlite, sqliteSession } from "../support/sqlite.ts";
 import { startWatch } from "../support/walsync.ts";
 
@@ -27,7 +27,11 @@ for (
     ["the database and its -shm (another user's files)", ["", "-shm"]],
   ] as const
 ) {
-  Deno.test(`watch refuses a database when it cannot write ${what} (its write lock would hold nothing back): the log names the file and the fix, and no snapshot is uploaded`, async () => {
+  Deno.test({
+    name:
+      `watch refuses a database when it cannot write ${what} (its write lock would hold nothing back): the log names the file and the fix, and no snapshot is uploaded`,
+    ignore: !unwritableSupported(),
+  }, async () => {
     const dir = await workDir();
     const bucket = await fileBucket();
     const db = join(dir, "app.db");

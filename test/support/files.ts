@@ -45,6 +45,46 @@ export async function modeOf(path: string): Promise<number> {
   return ((await Deno.stat(path)).mode ?? 0) & 0o777;
 }
 
+/** How {@link withUnwritable} makes a path read-only here: as root, only `chattr +i` stops writes. */
+function makeUnwritable(path: string, on: boolean, mode: number): boolean {
+  if (Deno.uid() !== 0) {
+    Deno.chmodSync(path, on ? mode & 0o7555 : mode & 0o7777);
+    return true;
+  }
+  try {
+    return new Deno.Command("chattr", { args: [on ? "+i" : "-i", path], stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false; // no chattr on this machine
+  }
+}
+
+let supported: boolean | undefined;
+
+/**
+ * Whether {@link withUnwritable} works on this machine: root needs `chattr` and the right to
+ * set the immutable flag (a container may lack CAP_LINUX_IMMUTABLE). For `ignore:`.
+ */
+export function unwritableSupported(): boolean {
+  if (supported !== undefined) return supported;
+  const dir = Deno.makeTempDirSync({ prefix: "walsync-unwritable-probe-" });
+  const file = `${dir}/f`;
+  Deno.writeFileSync(file, new Uint8Array());
+  supported = makeUnwritable(file, true, 0o644) && !writableSync(file);
+  makeUnwritable(file, false, 0o644);
+  Deno.removeSync(dir, { recursive: true });
+  return supported;
+}
+
+function writableSync(file: string): boolean {
+  try {
+    Deno.openSync(file, { write: true }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Runs `body` while `path` (a file or a directory) cannot be written, even by root: `chattr +i`
  * as root (which permission bits do not stop), `chmod a-w` otherwise. No file can be created
@@ -52,15 +92,10 @@ export async function modeOf(path: string): Promise<number> {
  * so a test that needs it cannot pass without it.
  */
 export async function withUnwritable<T>(path: string, body: () => Promise<T>): Promise<T> {
-  const root = Deno.uid() === 0;
   const stat = await Deno.stat(path);
-  if (root) {
-    const r = await new Deno.Command("chattr", { args: ["+i", path], stderr: "piped" }).output();
-    if (!r.success) {
-      throw new Error(`chattr +i ${path} failed: ${new TextDecoder().decode(r.stderr).trim()}`);
-    }
-  } else {
-    await Deno.chmod(path, (stat.mode ?? 0o644) & 0o7555);
+  const mode = stat.mode ?? 0o644;
+  if (!makeUnwritable(path, true, mode)) {
+    throw new Error(`cannot make ${path} read-only here (as root this needs chattr +i)`);
   }
   try {
     if (await writable(path, stat.isDirectory)) {
@@ -68,8 +103,7 @@ export async function withUnwritable<T>(path: string, body: () => Promise<T>): P
     }
     return await body();
   } finally {
-    if (root) await new Deno.Command("chattr", { args: ["-i", path] }).output();
-    else await Deno.chmod(path, (stat.mode ?? 0o644) & 0o7777);
+    makeUnwritable(path, false, mode);
   }
 }
 
