@@ -112,6 +112,41 @@ export function integrityCheck(
   }
 }
 
+/**
+ * Throws a `database` error (exit 4) when another process has the database at `path` open, so
+ * that a restore does not rename a file over it: that process would go on writing to the
+ * replaced file, its commits lost, while the operator believes the restore took.
+ *
+ * Taking SQLite's exclusive lock for a moment tells: every connection to a WAL database holds a
+ * shared lock on it for as long as it is open. A rollback-journal database is locked only during
+ * transactions, so an idle application using one goes unseen. A file that is not a SQLite
+ * database is not in use as one. Opening it may checkpoint a WAL left beside it (the caller
+ * replaces it anyway).
+ * @example
+ * ```ts
+ * checkNotInUse("/var/lib/app/app.db"); // throws while the application runs
+ * ```
+ */
+export function checkNotInUse(path: string): void {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { timeout: 0 });
+    db.exec("PRAGMA locking_mode=EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("ROLLBACK");
+  } catch (err) {
+    if (/locked|busy/i.test(err instanceof Error ? err.message : String(err))) {
+      throw new WalsyncError(
+        "database",
+        `${path} is open in another process (it holds SQLite's lock); stop the application ` +
+          `before restoring over its database, then retry`,
+      );
+    }
+  } finally {
+    db?.close();
+  }
+}
+
 /** Turns a SQLite error from a source database into a `database` error (exit 4). */
 export function databaseError(path: string, err: unknown): WalsyncError {
   if (err instanceof WalsyncError) return err;

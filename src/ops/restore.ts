@@ -11,7 +11,7 @@ import {
   type Generation,
   lastKnownTxid,
 } from "../history/catalog.ts";
-import { integrityCheck, parseDatabaseHeader } from "../format/database.ts";
+import { checkNotInUse, integrityCheck, parseDatabaseHeader } from "../format/database.ts";
 import { syncDirectory, type WriteBehind, writeBehind } from "../support/durable.ts";
 import { writeAllSync } from "../support/write_all.ts";
 import { integrityError, usageError, WalsyncError } from "../support/errors.ts";
@@ -242,6 +242,16 @@ export async function checkOutput(output: string, force: boolean): Promise<void>
   } catch {
     throw usageError(`directory ${dirname(output)} does not exist; create it or change -o`);
   }
+  if (force) await refuseLiveOutput(output);
+}
+
+/**
+ * Refuses (exit 4) to replace a database another process has open: checked before the
+ * download and again just before the rename, since an application may start meanwhile.
+ */
+async function refuseLiveOutput(output: string): Promise<void> {
+  const stat = await Deno.stat(output).catch(() => null);
+  if (stat?.isFile) checkNotInUse(output);
 }
 
 /**
@@ -480,6 +490,7 @@ async function syncAndCheck(run: RestoreRun, temp: string): Promise<string> {
 /** Renames the checked temporary file over `output` and makes the rename durable. */
 async function moveIntoPlace(temp: string, output: string, force: boolean): Promise<void> {
   if (force) {
+    await refuseLiveOutput(output);
     // A stale WAL beside the old file would be replayed onto the restored one.
     for (const stale of [`${output}-wal`, `${output}-shm`, `${output}-journal`]) {
       await Deno.remove(stale).catch(() => {});

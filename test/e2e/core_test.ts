@@ -398,6 +398,32 @@ for (const backend of backends) {
   );
 }
 
+Deno.test("restore --force refuses an output database another process has open (the application still running): exit 4 naming the fix, the live database and its WAL untouched", async () => {
+  const dir = await workDir();
+  const bucket = `file://${dir}/bucket`;
+  const db = join(dir, "app.db");
+  await makeDatabase(db, { rows: 20, blobSize: 10, wal: true });
+  const snap = await walsync(["snapshot", db, "-b", bucket]);
+  assert.equal(snap.code, 0, snap.stderr);
+  const live = join(dir, "live.db");
+  await makeDatabase(live, { rows: 5, blobSize: 10, wal: true });
+  const app = sqliteSession(live);
+  try {
+    // A commit that is only in the running application's WAL.
+    await app.run("INSERT INTO notes(body) VALUES ('written by the running app');");
+    const r = await walsync(["restore", "app.db", "-b", bucket, "-o", live, "--force"]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /live\.db is open in another process/);
+    assert.match(r.stderr, /stop the application/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+    assert.equal((await app.run("SELECT count(*) FROM notes;")).trim(), "101");
+  } finally {
+    await app.close();
+  }
+  assert.equal(await sqlite(live, "SELECT count(*) FROM notes;"), "101");
+  assert.deepEqual((await filesIn(dir)).filter((name) => name.includes(".walsync-")), []);
+});
+
 Deno.test("bad input: a missing database, a non-SQLite file and an empty file exit 4 with one line", async () => {
   const dir = await workDir();
   const bucket = `file://${dir}/bucket`;
