@@ -60,7 +60,10 @@ export function registerRestore(program: Command, setExit: SetExit): void {
         "download, verify and write a database; nothing is written unless every checksum matches",
       )
       .option("-o, --output <path>", "where to write the restored database (required)")
-      .option("--force", "replace the output file if it exists")
+      .option(
+        "--force",
+        "replace the output file if it exists (not while another process has it open: stop the application first)",
+      )
       .option(
         "-c, --config <file>",
         "take the replicas from a walsync.yml: the newest intact one is used",
