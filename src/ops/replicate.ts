@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { backup, DatabaseSync } from "node:sqlite";
 import { readHistory } from "../history/read.ts";
 import { integrityCheck } from "../format/database.ts";
-import { integrityError } from "../support/errors.ts";
+import { integrityError, usageError } from "../support/errors.ts";
 import type { Logger } from "../support/log.ts";
 import { applySegment, planRestore, restoreDatabase } from "./restore.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -32,6 +32,30 @@ export interface ReplicateOptions {
   logger: Logger;
   /** Return after the first successful update instead of polling. */
   once?: boolean;
+  /** Replace an existing `output` that no earlier `replicate` made. */
+  force?: boolean;
+}
+
+/**
+ * Refuses (usage error) an existing, non-empty `output` that is not a replica this command made
+ * (which leaves its shadow copy beside it), unless `force`: the replica would overwrite it.
+ */
+async function checkReplicaOutput(output: string, shadow: string, force: boolean): Promise<void> {
+  const found = await Deno.lstat(output).catch(() => null);
+  if (found === null) return;
+  if (found.isDirectory) {
+    throw usageError(`output ${output} is a directory; give a file path with -o`);
+  }
+  // An empty file holds nothing to lose (`sqlite3 replica.db` run before the first update
+  // creates one).
+  const ours = found.size === 0 || await Deno.lstat(shadow).then(() => true, () => false);
+  if (!ours && !force) {
+    throw usageError(
+      `output ${output} already exists and is not a replica walsync made (no ${
+        basename(shadow)
+      } beside it); choose another path with -o, or add --force to replace it`,
+    );
+  }
 }
 
 async function publish(shadow: string, output: string): Promise<void> {
@@ -69,6 +93,7 @@ export async function replicate(
 ): Promise<void> {
   const output = resolve(outputPath);
   const shadow = join(dirname(output), `.${basename(output)}.walsync-shadow`);
+  await checkReplicaOutput(output, shadow, options.force ?? false);
   let state: ShadowState | null = null;
   const log = options.logger;
 

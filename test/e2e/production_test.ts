@@ -1177,6 +1177,35 @@ Deno.test(
   },
 );
 
+Deno.test("replicate refuses to overwrite an existing database it did not make (no shadow beside it) unless --force: exit 2, the file untouched", async () => {
+  const bucket = await fileBucket();
+  const dir = await workDir();
+  const db = await appDatabase(dir);
+  const snap = await walsync(["snapshot", db, "-b", bucket.arg]);
+  assert.equal(snap.code, 0, snap.stderr);
+  // Someone else's database where the replica was meant to go (a typo in -o, say).
+  const other = join(dir, "other.db");
+  await sqlite(other, "CREATE TABLE precious(x); INSERT INTO precious VALUES ('keep me');");
+  const before = await contentHash(other);
+  const r = await walsync(["replicate", "app.db", "-b", bucket.arg, "-o", other, "--once"]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /other\.db already exists.*--force/);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  assert.equal(await contentHash(other), before);
+  const forced = await walsync([
+    "replicate",
+    "app.db",
+    "-b",
+    bucket.arg,
+    "-o",
+    other,
+    "--once",
+    "--force",
+  ]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.equal(await contentHash(other), await contentHash(db));
+});
+
 Deno.test(
   "replicate: s3: follows a new generation when watch restarts; a reader holding a transaction on the replica keeps its snapshot and does not stop updates",
   sdkTest,

@@ -18,6 +18,7 @@ interface ReplicateFlags extends BucketOptions {
   output: string;
   interval: string;
   once?: boolean;
+  force?: boolean;
   jsonLogs?: boolean;
 }
 
@@ -32,6 +33,10 @@ export function registerReplicate(program: Command): void {
       .requiredOption("-o, --output <path>", "the replica file (readable with sqlite3 at any time)")
       .option("--interval <duration>", "how often the bucket is polled", "1s")
       .option("--once", "update once and exit")
+      .option(
+        "--force",
+        "replace an existing output file that is not a replica walsync made (by default refused)",
+      )
       .option("--json-logs", "log one JSON object per line on stderr")
       .option("--takeover", "take each history's lease even when another process holds it")
       .addHelpText(
@@ -60,6 +65,7 @@ async function replicateCommand(db: string, options: ReplicateFlags): Promise<vo
       signal: controller.signal,
       logger: stderrLogger(options.jsonLogs ?? false),
       once: options.once,
+      force: options.force,
     });
   } finally {
     Deno.removeSignalListener("SIGTERM", onSignal);
