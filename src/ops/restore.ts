@@ -304,7 +304,7 @@ export async function applyPlan(
   const temp = join(dirname(output), restoreTempName(output));
   const retriesBefore = retriesSoFar();
   await checkFreeSpace(dirname(output), plan.bytes, "restore");
-  const file = await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
+  const file = await openTemp(temp);
   const run: RestoreRun = {
     storage,
     plan,
@@ -485,6 +485,25 @@ async function syncAndCheck(run: RestoreRun, temp: string): Promise<string> {
   }
   await synced;
   return verdict;
+}
+
+/**
+ * Creates the restore's temporary file (mode 0600) beside the output; a directory this process
+ * may not write in (or a read-only file system) is a usage error naming it, not an internal one.
+ */
+async function openTemp(temp: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
+  } catch (err) {
+    const denied = err instanceof Deno.errors.PermissionDenied ||
+      /\(os error (1|13|30)\)/.test(err instanceof Error ? err.message : "");
+    if (!denied) throw err;
+    throw usageError(
+      `cannot create files in ${dirname(temp)} (${
+        err instanceof Error ? err.message.replace(/ \(os error \d+\).*$/, "") : err
+      }); run walsync as a user who may write there, or choose another directory with -o`,
+    );
+  }
 }
 
 /** Renames the checked temporary file over `output` and makes the rename durable. */

@@ -424,6 +424,31 @@ Deno.test("restore --force refuses an output database another process has open (
   assert.deepEqual((await filesIn(dir)).filter((name) => name.includes(".walsync-")), []);
 });
 
+Deno.test({
+  name:
+    "bad input: a restore into a directory it may not write exits 2 with one line naming the directory and the fix, and leaves nothing",
+  ignore: !unwritableSupported(),
+}, async () => {
+  const dir = await workDir();
+  const bucket = `file://${dir}/bucket`;
+  const db = join(dir, "app.db");
+  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
+  const snap = await walsync(["snapshot", db, "-b", bucket]);
+  assert.equal(snap.code, 0, snap.stderr);
+  const target = join(dir, "target");
+  await Deno.mkdir(target);
+  const r = await withUnwritable(
+    target,
+    () => walsync(["restore", "app.db", "-b", bucket, "-o", join(target, "app.db")]),
+  );
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /cannot create files in .*target/);
+  assert.match(r.stderr, /choose another directory with -o/);
+  assert.doesNotMatch(r.stderr, /internal error/);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  assert.deepEqual(await filesIn(target), []);
+});
+
 Deno.test("bad input: a missing database, a non-SQLite file and an empty file exit 4 with one line", async () => {
   const dir = await workDir();
   const bucket = `file://${dir}/bucket`;
