@@ -43,8 +43,12 @@ export interface ReplicateOptions {
 async function checkReplicaOutput(output: string, shadow: string, force: boolean): Promise<void> {
   const found = await Deno.lstat(output).catch(() => null);
   if (found === null) return;
-  if (found.isDirectory) {
-    throw usageError(`output ${output} is a directory; give a file path with -o`);
+  if (!found.isFile && !found.isSymlink) {
+    throw usageError(
+      `output ${output} is not a regular file (${
+        found.isDirectory ? "a directory" : "a device, FIFO or socket"
+      }); give a file path with -o`,
+    );
   }
   // An empty file holds nothing to lose (`sqlite3 replica.db` run before the first update
   // creates one).

@@ -226,6 +226,12 @@ export async function checkOutput(output: string, force: boolean): Promise<void>
       if (path === output && stat.isDirectory) {
         throw usageError(`output ${output} is a directory; give a file path with -o`);
       }
+      if (path === output && !stat.isFile && !stat.isSymlink) {
+        // Even with --force: the rename would put the database where a device or FIFO was.
+        throw usageError(
+          `output ${output} is not a regular file (${nodeKind(stat)}); give a file path with -o`,
+        );
+      }
       if (!force) {
         throw usageError(
           `output ${path} already exists; choose another path with -o, or add --force to replace it`,
@@ -243,6 +249,15 @@ export async function checkOutput(output: string, force: boolean): Promise<void>
     throw usageError(`directory ${dirname(output)} does not exist; create it or change -o`);
   }
   if (force) await refuseLiveOutput(output);
+}
+
+/** What a file-system node that is neither a file, a directory nor a symlink is. */
+function nodeKind(stat: Deno.FileInfo): string {
+  if (stat.isFifo) return "a FIFO";
+  if (stat.isCharDevice) return "a character device";
+  if (stat.isBlockDevice) return "a block device";
+  if (stat.isSocket) return "a socket";
+  return "not a file";
 }
 
 /**

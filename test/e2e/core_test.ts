@@ -449,6 +449,24 @@ Deno.test({
   assert.deepEqual(await filesIn(target), []);
 });
 
+Deno.test("bad input: restore --force never replaces what is not a regular file (a FIFO, a device): exit 2 with one line, the node left as it was", async () => {
+  const dir = await workDir();
+  const bucket = `file://${dir}/bucket`;
+  const db = join(dir, "app.db");
+  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
+  const snap = await walsync(["snapshot", db, "-b", bucket]);
+  assert.equal(snap.code, 0, snap.stderr);
+  const fifo = join(dir, "pipe");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert.ok(made.success, "mkfifo");
+  const r = await walsync(["restore", "app.db", "-b", bucket, "-o", fifo, "--force"]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /pipe is not a regular file/);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  assert.ok((await Deno.lstat(fifo)).isFifo, "the FIFO is still there");
+  assert.deepEqual((await filesIn(dir)).filter((name) => name.includes(".walsync-")), []);
+});
+
 Deno.test("bad input: a missing database, a non-SQLite file and an empty file exit 4 with one line", async () => {
   const dir = await workDir();
   const bucket = `file://${dir}/bucket`;

@@ -1204,6 +1204,22 @@ Deno.test("replicate refuses to overwrite an existing database it did not make (
   ]);
   assert.equal(forced.code, 0, forced.stderr);
   assert.equal(await contentHash(other), await contentHash(db));
+  // What is not a regular file is never replaced, --force or not.
+  const fifo = join(dir, "pipe");
+  assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success, "mkfifo");
+  const node = await walsync([
+    "replicate",
+    "app.db",
+    "-b",
+    bucket.arg,
+    "-o",
+    fifo,
+    "--once",
+    "--force",
+  ]);
+  assert.equal(node.code, 2, node.stderr);
+  assert.match(node.stderr, /pipe is not a regular file/);
+  assert.ok((await Deno.lstat(fifo)).isFifo);
 });
 
 Deno.test(
