@@ -14,7 +14,7 @@ import {
 import { checkNotInUse, integrityCheck, parseDatabaseHeader } from "../format/database.ts";
 import { syncDirectory, type WriteBehind, writeBehind } from "../support/durable.ts";
 import { writeAllSync } from "../support/write_all.ts";
-import { integrityError, usageError, WalsyncError } from "../support/errors.ts";
+import { accessRefused, integrityError, usageError, WalsyncError } from "../support/errors.ts";
 import { type History, readHistory } from "../history/read.ts";
 import { checkObjectSignature, type SigningKey } from "../history/sign.ts";
 import { meta } from "../format/layout.ts";
@@ -510,13 +510,12 @@ async function openTemp(temp: string): Promise<Deno.FsFile> {
   try {
     return await Deno.open(temp, { write: true, read: true, createNew: true, mode: 0o600 });
   } catch (err) {
-    const denied = err instanceof Deno.errors.PermissionDenied ||
-      /\(os error (1|13|30)\)/.test(err instanceof Error ? err.message : "");
-    if (!denied) throw err;
+    const reason = accessRefused(err);
+    if (reason === null) throw err;
     throw usageError(
-      `cannot create files in ${dirname(temp)} (${
-        err instanceof Error ? err.message.replace(/ \(os error \d+\).*$/, "") : err
-      }); run walsync as a user who may write there, or choose another directory with -o`,
+      `cannot create files in ${
+        dirname(temp)
+      } (${reason}); run walsync as a user who may write there, or choose another directory with -o`,
     );
   }
 }

@@ -9,7 +9,7 @@
 import { dirname, join, relative, sep } from "node:path";
 import { syncDirectory } from "../support/durable.ts";
 import { writeAll } from "../support/write_all.ts";
-import { integrityError, WalsyncError } from "../support/errors.ts";
+import { accessRefused, integrityError, WalsyncError } from "../support/errors.ts";
 import { bytesStream, hashingStream, sha256Hex } from "../support/hash.ts";
 import type {
   BodySource,
@@ -394,18 +394,45 @@ async function checkRoot(root: string): Promise<void> {
  * ```
  */
 export function fileStorage(root: string): Storage & RangeSource {
+  const guard = <T>(op: () => Promise<T>): Promise<T> =>
+    op().catch((err) => {
+      throw refused(root, err);
+    });
   return {
     location: `file://${root}`,
-    readTagged: (key) => readTagged(root, key),
-    createIfAbsent: (key, bytes) => createIfAbsent(root, key, bytes),
-    replaceIfMatch: (key, bytes, etag) => replaceIfMatch(root, key, bytes, etag),
-    put: (key, body, options) => putObject(root, key, body, options),
-    get: (key) => getObject(root, key),
-    readRangeInto: (key, start, into, at) => readRangeInto(root, key, start, into, at),
-    head: (key) => headObject(root, key),
-    list: (prefix) => listObjects(root, prefix),
-    delete: (keys) => deleteObjects(root, keys),
-    check: () => checkRoot(root),
+    readTagged: (key) => guard(() => readTagged(root, key)),
+    createIfAbsent: (key, bytes) => guard(() => createIfAbsent(root, key, bytes)),
+    replaceIfMatch: (key, bytes, etag) => guard(() => replaceIfMatch(root, key, bytes, etag)),
+    put: (key, body, options) => guard(() => putObject(root, key, body, options)),
+    get: (key) => guard(() => getObject(root, key)),
+    readRangeInto: (key, start, into, at) => guard(() => readRangeInto(root, key, start, into, at)),
+    head: (key) => guard(() => headObject(root, key)),
+    list: (prefix) => guardedList(root, prefix),
+    delete: (keys) => guard(() => deleteObjects(root, keys)),
+    check: () => guard(() => checkRoot(root)),
     close(): void {},
   };
+}
+
+/**
+ * The file system refusing access to the bucket's directory (permissions, an immutable
+ * directory, a read-only mount) as a storage error (exit 3) naming the bucket and the fix;
+ * any other error as it is.
+ */
+function refused(root: string, err: unknown): unknown {
+  const reason = err instanceof WalsyncError ? null : accessRefused(err);
+  if (reason === null) return err;
+  return new WalsyncError(
+    "storage",
+    `the file:// bucket ${root} refuses access (${reason}); run walsync as a user who may ` +
+      `write there, or choose another --bucket`,
+  );
+}
+
+async function* guardedList(root: string, prefix: string): AsyncIterable<ObjectInfo> {
+  try {
+    yield* listObjects(root, prefix);
+  } catch (err) {
+    throw refused(root, err);
+  }
 }

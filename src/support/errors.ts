@@ -79,3 +79,19 @@ export function integrityError(
 export function usageError(message: string): WalsyncError {
   return new WalsyncError("usage", message);
 }
+
+/**
+ * When `err` is the file system refusing access (permission bits, an immutable file, a
+ * read-only mount: EACCES, EPERM, EROFS), the reason in words ("Permission denied"); else null.
+ * @example
+ * ```ts
+ * const reason = accessRefused(err); // "Operation not permitted" for a chattr +i directory
+ * if (reason) throw usageError(`cannot write in ${dir} (${reason}); …`);
+ * ```
+ */
+export function accessRefused(err: unknown): string | null {
+  const message = err instanceof Error ? err.message : String(err);
+  const os = /^(.*?) \(os error (1|13|30)\)/.exec(message);
+  if (os) return os[1];
+  return err instanceof Deno.errors.PermissionDenied ? message : null;
+}

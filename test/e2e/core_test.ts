@@ -467,6 +467,27 @@ Deno.test("bad input: restore --force never replaces what is not a regular file 
   assert.deepEqual((await filesIn(dir)).filter((name) => name.includes(".walsync-")), []);
 });
 
+Deno.test({
+  name:
+    "bad input: a file:// bucket in a directory walsync may not write exits 3 with one line naming the bucket and the fix",
+  ignore: !unwritableSupported(),
+}, async () => {
+  const dir = await workDir();
+  const db = join(dir, "app.db");
+  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
+  const parent = join(dir, "backups");
+  await Deno.mkdir(parent);
+  for (const root of [join(parent, "new"), parent]) {
+    // A bucket directory still to be made, then one that exists.
+    const r = await withUnwritable(parent, () => walsync(["snapshot", db, "-b", `file://${root}`]));
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /file:\/\/.*backups/);
+    assert.match(r.stderr, /run walsync as a user who may write there/);
+    assert.doesNotMatch(r.stderr, /internal error/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  }
+});
+
 Deno.test("bad input: a missing database, a non-SQLite file and an empty file exit 4 with one line", async () => {
   const dir = await workDir();
   const bucket = `file://${dir}/bucket`;
