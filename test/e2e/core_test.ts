@@ -29,6 +29,17 @@ async function makeDatabase(
   );
 }
 
+/** A small WAL database `app.db` in a fresh directory, snapshotted to a `file://` bucket there. */
+async function backedUpDatabase(): Promise<{ dir: string; bucket: string; db: string }> {
+  const dir = await workDir();
+  const bucket = `file://${dir}/bucket`;
+  const db = join(dir, "app.db");
+  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
+  const snap = await walsync(["snapshot", db, "-b", bucket]);
+  assert.equal(snap.code, 0, snap.stderr);
+  return { dir, bucket, db };
+}
+
 async function snapshotOk(bucket: TestBucket, db: string): Promise<void> {
   const r = await walsync(["snapshot", db, "--bucket", bucket.arg], { env: bucket.env });
   assert.equal(r.code, 0, r.stderr);
@@ -399,12 +410,7 @@ for (const backend of backends) {
 }
 
 Deno.test("restore --force refuses an output database another process has open (the application still running): exit 4 naming the fix, the live database and its WAL untouched", async () => {
-  const dir = await workDir();
-  const bucket = `file://${dir}/bucket`;
-  const db = join(dir, "app.db");
-  await makeDatabase(db, { rows: 20, blobSize: 10, wal: true });
-  const snap = await walsync(["snapshot", db, "-b", bucket]);
-  assert.equal(snap.code, 0, snap.stderr);
+  const { dir, bucket } = await backedUpDatabase();
   const live = join(dir, "live.db");
   await makeDatabase(live, { rows: 5, blobSize: 10, wal: true });
   const app = sqliteSession(live);
@@ -429,12 +435,7 @@ Deno.test({
     "bad input: a restore into a directory it may not write exits 2 with one line naming the directory and the fix, and leaves nothing",
   ignore: !unwritableSupported(),
 }, async () => {
-  const dir = await workDir();
-  const bucket = `file://${dir}/bucket`;
-  const db = join(dir, "app.db");
-  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
-  const snap = await walsync(["snapshot", db, "-b", bucket]);
-  assert.equal(snap.code, 0, snap.stderr);
+  const { dir, bucket } = await backedUpDatabase();
   const target = join(dir, "target");
   await Deno.mkdir(target);
   const r = await withUnwritable(
@@ -450,12 +451,7 @@ Deno.test({
 });
 
 Deno.test("bad input: restore --force never replaces what is not a regular file (a FIFO, a device): exit 2 with one line, the node left as it was", async () => {
-  const dir = await workDir();
-  const bucket = `file://${dir}/bucket`;
-  const db = join(dir, "app.db");
-  await makeDatabase(db, { rows: 5, blobSize: 10, wal: true });
-  const snap = await walsync(["snapshot", db, "-b", bucket]);
-  assert.equal(snap.code, 0, snap.stderr);
+  const { dir, bucket } = await backedUpDatabase();
   const fifo = join(dir, "pipe");
   const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
   assert.ok(made.success, "mkfifo");
