@@ -11,7 +11,7 @@ import { readHistory } from "../history/read.ts";
 import { integrityCheck } from "../format/database.ts";
 import { integrityError, usageError } from "../support/errors.ts";
 import type { Logger } from "../support/log.ts";
-import { applySegment, planRestore, restoreDatabase } from "./restore.ts";
+import { applySegment, nodeKind, planRestore, restoreDatabase } from "./restore.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /** Where the shadow copy stands. */
@@ -45,9 +45,7 @@ async function checkReplicaOutput(output: string, shadow: string, force: boolean
   if (found === null) return;
   if (!found.isFile && !found.isSymlink) {
     throw usageError(
-      `output ${output} is not a regular file (${
-        found.isDirectory ? "a directory" : "a device, FIFO or socket"
-      }); give a file path with -o`,
+      `output ${output} is not a regular file (${nodeKind(found)}); give a file path with -o`,
     );
   }
   // An empty file holds nothing to lose (`sqlite3 replica.db` run before the first update

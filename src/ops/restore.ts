@@ -251,12 +251,13 @@ export async function checkOutput(output: string, force: boolean): Promise<void>
   if (force) await refuseLiveOutput(output);
 }
 
-/** What a file-system node that is neither a file, a directory nor a symlink is. */
-function nodeKind(stat: Deno.FileInfo): string {
+/** What a file-system node that is not a regular file is, in words ("a FIFO"). */
+export function nodeKind(stat: Deno.FileInfo): string {
   if (stat.isFifo) return "a FIFO";
   if (stat.isCharDevice) return "a character device";
   if (stat.isBlockDevice) return "a block device";
   if (stat.isSocket) return "a socket";
+  if (stat.isDirectory) return "a directory";
   return "not a file";
 }
 

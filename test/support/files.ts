@@ -70,15 +70,21 @@ export function unwritableSupported(): boolean {
   const dir = Deno.makeTempDirSync({ prefix: "walsync-unwritable-probe-" });
   const file = `${dir}/f`;
   Deno.writeFileSync(file, new Uint8Array());
-  supported = makeUnwritable(file, true, 0o644) && !writableSync(file);
+  supported = makeUnwritable(file, true, 0o644) && !writable(file, false);
   makeUnwritable(file, false, 0o644);
   Deno.removeSync(dir, { recursive: true });
   return supported;
 }
 
-function writableSync(file: string): boolean {
+/** Whether this process can write `path`: open a file for writing, or create a file in a directory. */
+function writable(path: string, isDirectory: boolean): boolean {
   try {
-    Deno.openSync(file, { write: true }).close();
+    if (isDirectory) {
+      Deno.writeFileSync(`${path}/.writable-probe`, new Uint8Array());
+      Deno.removeSync(`${path}/.writable-probe`);
+    } else {
+      Deno.openSync(path, { write: true }).close();
+    }
     return true;
   } catch {
     return false;
@@ -98,25 +104,11 @@ export async function withUnwritable<T>(path: string, body: () => Promise<T>): P
     throw new Error(`cannot make ${path} read-only here (as root this needs chattr +i)`);
   }
   try {
-    if (await writable(path, stat.isDirectory)) {
+    if (writable(path, stat.isDirectory)) {
       throw new Error(`${path} can still be written; this test needs it read-only`);
     }
     return await body();
   } finally {
     makeUnwritable(path, false, mode);
-  }
-}
-
-async function writable(path: string, isDirectory: boolean): Promise<boolean> {
-  try {
-    if (isDirectory) {
-      await Deno.writeFile(`${path}/.writable-probe`, new Uint8Array());
-      await Deno.remove(`${path}/.writable-probe`);
-    } else {
-      (await Deno.open(path, { write: true })).close();
-    }
-    return true;
-  } catch {
-    return false;
   }
 }
